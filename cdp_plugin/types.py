@@ -1,0 +1,243 @@
+"""Frozen values that cross the hook boundary.
+
+Every hook receives and returns these types rather than loose dicts, so a
+plugin author can rely on their fields and cannot mutate shared state by
+accident. None of them may carry raw personal data into the audit log: the
+``subject_key`` fields are keyed pseudonyms, never user or anonymous ids.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+EVENT_TYPES: frozenset[str] = frozenset({"track", "identify", "page", "screen", "group", "alias"})
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def _empty() -> Mapping[str, Any]:
+    return _EMPTY
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A validated Segment Spec message.
+
+    ``payload`` is the message exactly as received (read-only view); the typed
+    fields are the parts every stage needs. ``subject_id`` is the raw
+    identifier (``userId`` if present, else ``anonymousId``) and must never be
+    logged or audited; use ``subject_key`` instead.
+    """
+
+    type: str
+    message_id: str
+    subject_id: str
+    subject_key: str
+    timestamp: datetime
+    payload: Mapping[str, Any]
+    name: str | None = None
+    user_id: str | None = None
+    anonymous_id: str | None = None
+    headers: Mapping[str, str] = field(default_factory=_empty)
+
+
+class ConsentState(enum.StrEnum):
+    """A subject's state for one purpose, as resolved for one event."""
+
+    GRANTED = "granted"
+    DENIED = "denied"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentView:
+    """The consent that holds for one event, per purpose.
+
+    A purpose absent from ``purposes`` is ``UNKNOWN``: unknown consent fails
+    closed. ``sources`` names, per purpose, where the state came from
+    (``preference_center``, ``in_event``, ``legal_basis``...).
+    """
+
+    subject_key: str
+    purposes: Mapping[str, ConsentState] = field(default_factory=_empty)
+    sources: Mapping[str, str] = field(default_factory=_empty)
+
+    def state(self, purpose: str) -> ConsentState:
+        return self.purposes.get(purpose, ConsentState.UNKNOWN)
+
+    @property
+    def granted(self) -> frozenset[str]:
+        return frozenset(p for p, s in self.purposes.items() if s is ConsentState.GRANTED)
+
+
+class Action(enum.StrEnum):
+    """What happens to an event."""
+
+    ALLOW = "allow"
+    DROP = "drop"
+    QUARANTINE = "quarantine"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The verdict on one event.
+
+    ``purposes`` are the purposes an allowed event may be used for; the host
+    forwards an ``ALLOW`` only if every one of them is granted in the
+    event's :class:`ConsentView`, whatever plugin decided. ``reasons`` are
+    stable, machine-readable codes such as ``consent.denied``.
+    """
+
+    action: Action
+    reasons: tuple[str, ...] = ()
+    purposes: frozenset[str] = frozenset()
+
+    @classmethod
+    def allow(cls, purposes: frozenset[str], *reasons: str) -> Decision:
+        return cls(Action.ALLOW, tuple(reasons), frozenset(purposes))
+
+    @classmethod
+    def drop(cls, *reasons: str) -> Decision:
+        return cls(Action.DROP, tuple(reasons))
+
+    @classmethod
+    def quarantine(cls, *reasons: str) -> Decision:
+        return cls(Action.QUARANTINE, tuple(reasons))
+
+
+@dataclass(frozen=True, slots=True)
+class FieldAction:
+    """One minimization step on one field path, without the field's value."""
+
+    path: str
+    action: str
+    rule: str
+
+
+@dataclass(frozen=True, slots=True)
+class MinimizedEvent:
+    """The payload that may leave the plugin, and how it was derived."""
+
+    payload: Mapping[str, Any]
+    actions: tuple[FieldAction, ...] = ()
+
+    def summary(self) -> dict[str, list[str]]:
+        """Paths grouped by action, for the audit log and the host (no values)."""
+        grouped: dict[str, list[str]] = {}
+        for step in self.actions:
+            grouped.setdefault(step.action, []).append(step.path)
+        return grouped
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentChange:
+    """A subject entered or left a segment.
+
+    ``explanation`` lists the clauses that held (on entry) or failed (on
+    exit), with the feature values involved; it never holds raw identifiers.
+    ``active`` is false for shadow-mode segments (not yet approved or below
+    their minimum size): they are computed and reported but not activated.
+    """
+
+    subject_key: str
+    segment: str
+    entered: bool
+    at: datetime
+    explanation: tuple[str, ...] = ()
+    active: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentUpdate:
+    """A change of a subject's preferences, e.g. from the preference center.
+
+    ``purposes`` and ``channels`` map names to granted (True) or denied
+    (False); names left out are unchanged.
+    """
+
+    subject_id: str
+    captured_at: datetime
+    source: str
+    purposes: Mapping[str, bool] = field(default_factory=_empty)
+    channels: Mapping[str, bool] = field(default_factory=_empty)
+    notice_version: str | None = None
+    proof: Mapping[str, str] = field(default_factory=_empty)
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentChange:
+    """The ledger's current state for a subject changed for one purpose."""
+
+    subject_key: str
+    purpose: str
+    previous: ConsentState
+    current: ConsentState
+    source: str
+    captured_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """A record accepted by the audit log.
+
+    ``index`` is the record's leaf number in the log's Merkle tree; ``leaf_hash``
+    is the hex RFC 9162 leaf hash of the record's canonical bytes.
+    """
+
+    index: int
+    kind: str
+    leaf_hash: str
+    record: Mapping[str, Any] = field(default_factory=_empty)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestError:
+    """Something went wrong while ingesting one event.
+
+    ``plugin`` names the plugin whose hook raised (or ``cdp_plugin.validation``
+    for an invalid event); ``message`` never contains field values.
+    """
+
+    stage: str
+    plugin: str
+    error_type: str
+    message: str
+    message_id: str | None = None
+    fields: tuple[str, ...] = ()
+
+
+class Status(enum.StrEnum):
+    """What the host should do with an event after the pipeline ran."""
+
+    FORWARDED = "forwarded"
+    DROPPED = "dropped"
+    QUARANTINED = "quarantined"
+    INVALID = "invalid"
+    DUPLICATE = "duplicate"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The pipeline's answer for one event.
+
+    Only ``FORWARDED`` outcomes carry an ``event`` (the minimized payload);
+    every other status means the event must not leave the plugin.
+    """
+
+    status: Status
+    message_id: str | None
+    reasons: tuple[str, ...] = ()
+    event: Mapping[str, Any] | None = None
+    minimization: Mapping[str, list[str]] = field(default_factory=dict)
+    segment_changes: tuple[SegmentChange, ...] = ()
+    audit_index: int | None = None
+    purposes: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def forwarded(self) -> bool:
+        return self.status is Status.FORWARDED
