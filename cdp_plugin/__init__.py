@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-NAME = "cdp_plugin"
-"""The one name: pluggy project name, PluginManager name and entry-point group."""
+from cdp_plugin.markers import NAME, hookimpl
+
+__all__ = ["NAME", "hookimpl"]
 
 __version__ = "0.1.0"

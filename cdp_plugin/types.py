@@ -31,19 +31,20 @@ class Event:
     ``payload`` is the message exactly as received (read-only view); the typed
     fields are the parts every stage needs. ``subject_id`` is the raw
     identifier (``userId`` if present, else ``anonymousId``) and must never be
-    logged or audited; use ``subject_key`` instead.
+    logged or audited; use ``subject_key`` instead. ``repr`` leaves out
+    everything that may hold personal data.
     """
 
     type: str
     message_id: str
-    subject_id: str
+    subject_id: str = field(repr=False)
     subject_key: str
     timestamp: datetime
-    payload: Mapping[str, Any]
+    payload: Mapping[str, Any] = field(repr=False)
     name: str | None = None
-    user_id: str | None = None
-    anonymous_id: str | None = None
-    headers: Mapping[str, str] = field(default_factory=_empty)
+    user_id: str | None = field(default=None, repr=False)
+    anonymous_id: str | None = field(default=None, repr=False)
+    headers: Mapping[str, str] = field(default_factory=_empty, repr=False)
 
 
 class ConsentState(enum.StrEnum):

@@ -1,0 +1,338 @@
+"""The audit log writer: canonical JSON lines in a Merkle tree, with signed checkpoints.
+
+Records are buffered in memory and written at :meth:`AuditLog.flush` (or at
+the next checkpoint); a checkpoint is only signed after the records it covers
+are durable. Every ``OSError`` surfaces as :class:`~cdp_plugin.errors.AuditError`
+after the writer has rolled back to its last durable state; the log then
+refuses further work until it is reopened, so records appended before the
+failure can never pass for durable. The layout is described in ``audits/README.md``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from cdp_plugin.audit.merkle import CompactRange, leaf_hash
+from cdp_plugin.audit.note import (
+    Checkpoint,
+    NoteError,
+    NoteSigner,
+    check_origin,
+    format_checkpoint,
+    note_text,
+    parse_checkpoint,
+)
+from cdp_plugin.audit.verify import (
+    CHECKPOINT_LATEST,
+    CHECKPOINTS_LOG,
+    log_slug,
+    read_checkpoint_log,
+    scan_records,
+    segment_name,
+)
+from cdp_plugin.errors import AuditError, ConfigError
+from cdp_plugin.types import AuditEntry
+
+REPAIR_KIND = "audit.repair"
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
+
+def canonical_json(record: Mapping[str, Any]) -> bytes:
+    """The exact bytes of a record's line (without the newline); its Merkle leaf input.
+
+    Raises ``TypeError`` or ``ValueError`` if the record is not JSON-serializable.
+    """
+    return _ENCODER.encode(record).encode()
+
+
+def _utc_now() -> str:
+    """UTC ISO-8601 with microseconds and ``Z``, e.g. ``2024-05-01T12:00:00.000001Z``."""
+    return datetime.now(UTC).isoformat(timespec="microseconds").removesuffix("+00:00") + "Z"
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+class AuditLog:
+    """An append-only, tamper-evident log of audit records for one origin.
+
+    Not safe across processes: one writer per log directory. Safe across
+    threads. Use as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        origin: str,
+        signer: NoteSigner,
+        *,
+        checkpoint_every: int = 1000,
+        checkpoint_interval: float = 1.0,
+        segment_max_records: int = 100_000,
+        fsync: bool = True,
+    ) -> None:
+        try:
+            self.origin = check_origin(origin)
+        except NoteError as exc:
+            raise ConfigError(f"audit log origin: {exc}") from None
+        if checkpoint_every < 1 or segment_max_records < 1 or checkpoint_interval < 0:
+            raise ConfigError("audit log: checkpoint_every, segment_max_records must be >= 1")
+        self.directory = Path(directory) / log_slug(origin)
+        self._label = f"audit log {self.directory.name!r}"  # errors name the log, never data
+        self._signer = signer
+        self._every = checkpoint_every
+        self._interval = checkpoint_interval
+        self._segment_max = segment_max_records
+        self._fsync = fsync
+        self._lock = threading.RLock()
+        self._pending: list[bytes] = []
+        self._fd: int | None = None
+        self._closed = self._broken = False
+        # Set from the files on disk by _resume.
+        self._tree = CompactRange()
+        self._durable_tree = CompactRange()
+        self._segment_no = self._segment_records = self._offset = self._checkpoints_offset = 0
+        self._checkpoint_size: int | None = None
+        self._checkpoint_time = 0.0
+        self._resume()
+
+    @property
+    def size(self) -> int:
+        """How many records the log holds, including appended but unflushed ones."""
+        return self._tree.size
+
+    def root(self) -> bytes:
+        """The Merkle root over every record appended so far."""
+        with self._lock:
+            return self._tree.root()
+
+    def _rollback(self, fd: int | None, length: int, action: str, exc: OSError) -> AuditError:
+        """Return to the last durable state, cutting a partial write from ``fd``, and fail."""
+        self._tree = self._durable_tree.copy()
+        self._pending.clear()
+        # Refuse further work: the caller may hold entries of records that were just dropped.
+        self._broken = True
+        with contextlib.suppress(OSError):  # if this fails too, reopening repairs the tail
+            if fd is not None:
+                os.ftruncate(fd, length)
+        return AuditError(f"{self._label}: cannot {action}: {exc.strerror or type(exc).__name__}")
+
+    def _fsync_dir(self) -> None:
+        if self._fsync:
+            fd = os.open(self.directory, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def _resume(self) -> None:
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            repairs, last = self._read_checkpoints()
+            scan = scan_records(self.directory, [last.size] if last else [])
+            if scan.torn is not None:
+                path, offset, cut = scan.torn
+                self._truncate(path, offset)
+                repairs.append((path.name, cut))
+            elif scan.failure is not None:
+                raise AuditError(f"{self._label}: {scan.failure}")
+            if last is not None and scan.roots.get(last.size) != last.root:
+                raise AuditError(f"{self._label}: records do not match the last checkpoint")
+            self._tree = scan.tree
+            # Segments are numbered from 0 without gaps, or the scan would have failed.
+            self._segment_no = max(len(scan.starts) - 1, 0)
+            self._segment_records = scan.records - (scan.starts[-1][1] if scan.starts else 0)
+            path = self.directory / segment_name(self._segment_no)
+            self._offset = path.stat().st_size if path.exists() else 0
+            self._durable_tree = self._tree.copy()
+            if self._segment_records >= self._segment_max:
+                self._rotate()
+        except OSError as exc:
+            raise self._rollback(None, 0, "open the log directory", exc) from exc
+        self._checkpoint_size = last.size if last else None
+        self._checkpoint_time = time.monotonic()
+        for file_name, cut in repairs:
+            self.append({"kind": REPAIR_KIND, "truncated_bytes": cut, "segment": file_name})
+        if self._checkpoint_size != self.size:
+            self._checkpoint()
+
+    def _read_checkpoints(self) -> tuple[list[tuple[str, int]], Checkpoint | None]:
+        """Cut an interrupted last entry from checkpoints.log; return it and the last checkpoint."""
+        path = self.directory / CHECKPOINTS_LOG
+        notes, complete, total = read_checkpoint_log(path)
+        repairs = []
+        if complete < total:
+            self._truncate(path, complete)
+            repairs.append((CHECKPOINTS_LOG, total - complete))
+        self._checkpoints_offset = complete
+        if not notes:
+            return repairs, None
+        try:
+            last = parse_checkpoint(note_text(notes[-1].decode()))
+        except (NoteError, UnicodeDecodeError):
+            raise AuditError(
+                f"{self._label}: the last entry of {CHECKPOINTS_LOG} is malformed"
+            ) from None
+        if last.origin != self.origin:
+            raise AuditError(f"{self._label} belongs to another origin")
+        return repairs, last
+
+    def _truncate(self, path: Path, length: int) -> None:
+        with path.open("r+b") as stream:
+            stream.truncate(length)
+            if self._fsync:
+                os.fsync(stream.fileno())
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise AuditError(f"{self._label} is closed")
+        if self._broken:
+            raise AuditError(f"{self._label} failed earlier; reopen it")
+
+    def append(self, record: Mapping[str, Any]) -> AuditEntry:
+        """Add one record and return its entry; durable only after the next flush.
+
+        The record gets ``seq`` (its index) and, if absent, ``ts``. Raises
+        :class:`AuditError` if the record has no string ``kind``, is not JSON
+        serializable, or a checkpoint due now cannot be written; the record is
+        then not in the log, unless only signing failed, which leaves it durable.
+        """
+        with self._lock:
+            self._check_open()
+            kind = record.get("kind")
+            if not isinstance(kind, str) or not kind:
+                raise AuditError("audit record needs a non-empty string 'kind'")
+            data = dict(record)
+            data["seq"] = index = self._tree.size
+            if "ts" not in data:
+                data["ts"] = _utc_now()
+            try:
+                line = canonical_json(data)
+            except (TypeError, ValueError) as exc:
+                raise AuditError(
+                    f"audit record of kind {kind!r} is not JSON-serializable ({type(exc).__name__})"
+                ) from None
+            leaf = leaf_hash(line)
+            self._pending.append(line + b"\n")
+            self._tree.append(leaf)
+            self._segment_records += 1
+            if self._segment_records >= self._segment_max:
+                self._checkpoint()
+                self._rotate()
+            elif (
+                self.size - (self._checkpoint_size or 0) >= self._every
+                or time.monotonic() - self._checkpoint_time >= self._interval
+            ):
+                self._checkpoint()
+            return AuditEntry(index, kind, leaf.hex(), MappingProxyType(data))
+
+    def flush(self) -> None:
+        """Write every appended record, and fsync it if the log was opened with ``fsync``."""
+        with self._lock:
+            self._check_open()
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        data = b"".join(self._pending)
+        try:
+            if self._fd is None:
+                path = self.directory / segment_name(self._segment_no)
+                self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+                self._fsync_dir()
+            _write_all(self._fd, data)
+            if self._fsync:
+                os.fsync(self._fd)
+        except OSError as exc:
+            name = segment_name(self._segment_no)
+            raise self._rollback(self._fd, self._offset, f"write {name}", exc) from exc
+        self._pending.clear()
+        self._offset += len(data)
+        self._durable_tree = self._tree.copy()
+
+    def _close_segment(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            try:
+                os.close(fd)
+            except OSError as exc:
+                name = segment_name(self._segment_no)
+                raise self._rollback(None, 0, f"close {name}", exc) from exc
+
+    def _rotate(self) -> None:
+        self._close_segment()
+        self._segment_no += 1
+        self._segment_records = self._offset = 0
+
+    def flush_checkpoint(self) -> None:
+        """Flush, then sign and write a checkpoint if records were added since the last one."""
+        with self._lock:
+            self._check_open()
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        self._flush()
+        self._checkpoint_time = time.monotonic()
+        if self._checkpoint_size == self.size:
+            return
+        note = self._signer.sign(format_checkpoint(self.origin, self.size, self._tree.root()))
+        entry = note.encode() + b"\n"  # the extra newline ends the entry in checkpoints.log
+        # On failure the records stay durable, as an unsigned tail a later checkpoint covers.
+        fd: int | None = None
+        try:
+            fd = os.open(self.directory / CHECKPOINTS_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+            _write_all(fd, entry)
+            if self._fsync:
+                os.fsync(fd)
+        except OSError as exc:
+            error = self._rollback(fd, self._checkpoints_offset, f"write {CHECKPOINTS_LOG}", exc)
+            raise error from exc
+        finally:
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._checkpoints_offset += len(entry)
+        self._checkpoint_size = self.size
+        try:
+            temporary = self.directory / f"{CHECKPOINT_LATEST}.tmp"
+            with temporary.open("wb") as stream:
+                stream.write(note.encode())
+                if self._fsync:
+                    os.fsync(stream.fileno())
+            os.replace(temporary, self.directory / CHECKPOINT_LATEST)
+            self._fsync_dir()
+        except OSError as exc:
+            raise self._rollback(None, 0, f"write {CHECKPOINT_LATEST}", exc) from exc
+
+    def close(self) -> None:
+        """Write a final checkpoint and release the files; later calls do nothing."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                if not self._broken:
+                    self._checkpoint()
+            finally:
+                self._close_segment()
+
+    def __enter__(self) -> AuditLog:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

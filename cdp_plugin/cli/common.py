@@ -1,0 +1,109 @@
+"""Helpers shared by the CLI commands: configuration options, progress, summaries."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable
+from typing import IO, Any
+
+from cdp_plugin.config import Config, load_config
+from cdp_plugin.types import Outcome, Status
+
+
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    """The options every command that builds a pipeline accepts."""
+    group = parser.add_argument_group("configuration")
+    group.add_argument("--config", metavar="FILE", help="YAML configuration file")
+    group.add_argument("--store", metavar="DSN",
+                       help="postgresql:// DSN or SQLite path (default: DATA_DIR/cdp.sqlite3)")
+    group.add_argument("--rules", metavar="DIR", dest="rules_dir", help="rules directory")
+    group.add_argument("--data-dir", metavar="DIR",
+                       help="keys and SQLite store (default .cdp_plugin)")
+    group.add_argument("--audit-dir", metavar="DIR", help="audit logs (default audits)")
+    group.add_argument("--worker-id", metavar="ID", help="this process's audit log origin suffix")
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """Defaults, then the file, then the environment, then the flags."""
+    return load_config(args.config).with_overrides(
+        store=args.store, rules_dir=args.rules_dir, data_dir=args.data_dir,
+        audit_dir=args.audit_dir, worker_id=args.worker_id,
+    )
+
+
+class Summary:
+    """Counts of outcomes by status and by drop or quarantine reason."""
+
+    def __init__(self) -> None:
+        self.statuses: Counter[str] = Counter()
+        self.reasons: dict[str, Counter[str]] = {}
+
+    def add(self, outcomes: Iterable[Outcome]) -> None:
+        for outcome in outcomes:
+            self.statuses[outcome.status.value] += 1
+            if outcome.status is not Status.FORWARDED:
+                bucket = self.reasons.setdefault(outcome.status.value, Counter())
+                bucket.update(outcome.reasons)
+
+    @property
+    def processed(self) -> int:
+        return sum(self.statuses.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "processed": self.processed,
+            **{status.value: self.statuses.get(status.value, 0) for status in Status},
+            "reasons": {status: dict(sorted(counts.items()))
+                        for status, counts in sorted(self.reasons.items())},
+        }
+
+    def render(self) -> str:
+        data = self.as_dict()
+        lines = [f"processed    {data['processed']}"]
+        for status in Status:
+            lines.append(f"{status.value:<12} {data[status.value]}")
+            for reason, count in data["reasons"].get(status.value, {}).items():
+                lines.append(f"  {reason:<40} {count}")
+        return "\n".join(lines)
+
+    def emit(self, as_json: bool, stream: IO[str] | None = None) -> None:
+        stream = stream or sys.stdout
+        if as_json:
+            stream.write(json.dumps(self.as_dict(), sort_keys=True) + "\n")
+        else:
+            stream.write(self.render() + "\n")
+
+
+class Progress:
+    """A one-line progress display on a terminal; silent otherwise."""
+
+    def __init__(self, total_bytes: int | None = None, stream: IO[str] | None = None) -> None:
+        stream = stream or sys.stderr
+        self.enabled = stream.isatty()
+        self.total = total_bytes
+        self.stream = stream
+        self.started = time.monotonic()
+        self._last = 0.0
+
+    def update(self, events: int, done_bytes: int | None = None, force: bool = False) -> None:
+        now = time.monotonic()
+        if not self.enabled or (not force and now - self._last < 0.2):
+            return
+        self._last = now
+        rate = events / max(now - self.started, 1e-9)
+        line = f"{events:>10} events  {rate:>9.0f}/s"
+        if self.total and done_bytes is not None:
+            fraction = min(done_bytes / self.total, 1.0)
+            filled = int(fraction * 30)
+            line = f"[{'#' * filled}{'.' * (30 - filled)}] {fraction:>4.0%} " + line
+        self.stream.write("\r" + line)
+        self.stream.flush()
+
+    def finish(self, events: int) -> None:
+        if self.enabled:
+            self.update(events, self.total, force=True)
+            self.stream.write("\n")

@@ -1,0 +1,250 @@
+"""Validate Segment Spec messages at the boundary and build :class:`~cdp_plugin.types.Event`.
+
+This runs once per ingested event, so the checks are compiled at import into
+plain Python: common checks inline in :func:`parse_event`, per-type checks in
+``_TYPE_CHECKS`` (a dict from message type to a tuple of small closures). No
+schema library and no regular expression is involved.
+
+Every failure is one :class:`~cdp_plugin.errors.InvalidEvent` that lists all
+problems found, keyed by field path, with fixed problem phrases: a value from
+the message never reaches an error message.
+
+A key whose value is JSON ``null`` counts as absent: Segment's libraries send
+``"userId": null`` for anonymous visitors and ``"context": null`` is common.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any, Final
+
+from cdp_plugin.errors import InvalidEvent
+from cdp_plugin.types import EVENT_TYPES, Event
+
+__all__ = ["decode_line", "parse_event"]
+
+_ID_MAX: Final = 512
+_EVENT_NAME_MAX: Final = 200
+# Fixed order, so the problem phrase is the same on every run (a frozenset is not ordered).
+_TYPE_ORDER: Final = ("track", "identify", "page", "screen", "group", "alias")
+# Where the event time comes from when ``timestamp`` is absent, in order of preference.
+_TIME_KEYS: Final = ("timestamp", "originalTimestamp", "sentAt", "receivedAt")
+_OBJECT_KEYS: Final = ("context", "properties", "traits", "integrations")
+
+_REQUIRED: Final = "required"
+_NOT_A_STRING: Final = "must be a string"
+_EMPTY: Final = "must not be empty"
+_NOT_AN_OBJECT: Final = "must be an object"
+_NOT_A_TIMESTAMP: Final = "must be an ISO-8601 timestamp with a time zone"
+_BAD_TYPE: Final = "must be one of " + ", ".join(_TYPE_ORDER)
+_NOT_JSON_OBJECT: Final = "not a JSON object"
+
+assert frozenset(_TYPE_ORDER) == EVENT_TYPES, "_TYPE_ORDER must list every event type"
+
+_NO_HEADERS: Final[Mapping[str, str]] = MappingProxyType({})
+
+_Problems = dict[str, str]
+_Check = Callable[[Mapping[str, Any], _Problems], None]
+
+
+def decode_line(line: bytes | str) -> dict[str, Any]:
+    """Decode one JSON line into a dict.
+
+    Raises :class:`InvalidEvent` with ``{"$": "not a JSON object"}`` if the line
+    is not valid JSON (or not UTF-8), nests too deeply, or holds anything other
+    than an object at the top level. The decoder's own error is dropped, since
+    it may quote the offending bytes.
+    """
+    try:
+        value = json.loads(line)
+    except (ValueError, RecursionError):
+        value = None
+    if not isinstance(value, dict):
+        raise InvalidEvent({"$": _NOT_JSON_OBJECT}) from None
+    return value
+
+
+def parse_event(
+    raw: Mapping[str, Any],
+    pseudonymize: Callable[[str], str],
+    headers: Mapping[str, str] | None = None,
+) -> Event:
+    """Validate ``raw`` against the Segment Spec and return it as a frozen :class:`Event`.
+
+    ``pseudonymize`` turns the subject id (``userId``, else ``anonymousId``) into
+    the keyed ``subject_key``; it is called only for a valid message, and what
+    it raises propagates unchanged. ``payload`` is a read-only view of ``raw``
+    (not a copy, and only the top level is read-only).
+
+    Raises :class:`InvalidEvent` listing every problem found, with
+    ``message_id`` set when ``messageId`` itself is valid.
+    """
+    if not isinstance(raw, Mapping):
+        raise InvalidEvent({"$": _NOT_JSON_OBJECT})
+    problems: _Problems = {}
+    get = raw.get
+
+    # Annotated Any: JSON values, narrowed by the checks below rather than by type.
+    event_type: Any = get("type")
+    type_checks: tuple[_Check, ...] = ()
+    if event_type is None:
+        problems["type"] = _REQUIRED
+    elif not isinstance(event_type, str):
+        problems["type"] = _NOT_A_STRING
+    else:
+        found = _TYPE_CHECKS.get(event_type)
+        if found is None:
+            problems["type"] = _BAD_TYPE
+        else:
+            type_checks = found
+
+    message_id: Any = get("messageId")
+    problem = _required_id_problem(message_id, _ID_MAX)
+    if problem is not None:
+        problems["messageId"] = problem
+
+    user_id: Any = get("userId")
+    anonymous_id: Any = get("anonymousId")
+    if user_id is None and anonymous_id is None:
+        problems["userId|anonymousId"] = _REQUIRED
+    else:
+        if user_id is not None and (problem := _id_problem(user_id, _ID_MAX)) is not None:
+            problems["userId"] = problem
+        if anonymous_id is not None and (problem := _id_problem(anonymous_id, _ID_MAX)) is not None:
+            problems["anonymousId"] = problem
+
+    timestamp = _event_time(raw, problems)
+
+    for key in _OBJECT_KEYS:
+        value = get(key)
+        if value is not None and not _is_object(value):
+            problems[key] = _NOT_AN_OBJECT
+    context = get("context")
+    if context is not None and _is_object(context):
+        _check_context(context, problems)
+
+    for check in type_checks:
+        check(raw, problems)
+
+    if problems:
+        raise InvalidEvent(problems, message_id if "messageId" not in problems else None)
+
+    # Every value below was checked above; the narrowing is for the type checker.
+    assert timestamp is not None
+    subject_id: str = user_id if user_id is not None else anonymous_id
+    name_key = _NAME_KEY.get(event_type)
+    return Event(
+        type=event_type,
+        message_id=message_id,
+        subject_id=subject_id,
+        subject_key=pseudonymize(subject_id),
+        timestamp=timestamp,
+        payload=MappingProxyType(raw if isinstance(raw, dict) else dict(raw)),
+        name=get(name_key) if name_key is not None else None,
+        user_id=user_id,
+        anonymous_id=anonymous_id,
+        headers=MappingProxyType(dict(headers)) if headers else _NO_HEADERS,
+    )
+
+
+def _is_object(value: object) -> bool:
+    # ``type(...) is dict`` first: JSON always yields dicts, and the ABC check is slower.
+    return value.__class__ is dict or isinstance(value, Mapping)
+
+
+def _id_problem(value: object, max_len: int) -> str | None:
+    """The problem with a present identifier, or None if it is a usable string."""
+    if not isinstance(value, str):
+        return _NOT_A_STRING
+    if not value:
+        return _EMPTY
+    if len(value) > max_len:
+        return f"too long (max {max_len})"
+    return None
+
+
+def _required_id_problem(value: object, max_len: int) -> str | None:
+    if value is None:
+        return _REQUIRED
+    return _id_problem(value, max_len)
+
+
+def _parse_time(value: object) -> datetime | None:
+    """``value`` as an aware UTC datetime, or None if it is not an ISO-8601 time with a zone."""
+    # fromisoformat takes any character between date and time; ISO-8601 wants "T",
+    # and no other part of a valid string can contain one.
+    if not isinstance(value, str) or "T" not in value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+        if parsed.tzinfo is None or parsed.utcoffset() is None:
+            return None
+        return parsed if parsed.tzinfo is UTC else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: e.g. year 1 with a positive offset
+        return None
+
+
+def _event_time(raw: Mapping[str, Any], problems: _Problems) -> datetime | None:
+    """The first present time key (see ``_TIME_KEYS``), parsed; records a problem if none."""
+    for key in _TIME_KEYS:
+        value = raw.get(key)
+        if value is not None:
+            parsed = _parse_time(value)
+            if parsed is None:
+                problems[key] = _NOT_A_TIMESTAMP
+            return parsed
+    problems["timestamp"] = _REQUIRED
+    return None
+
+
+def _check_context(context: Mapping[str, Any], problems: _Problems) -> None:
+    traits = context.get("traits")
+    if traits is not None and not _is_object(traits):
+        problems["context.traits"] = _NOT_AN_OBJECT
+    ip = context.get("ip")
+    if ip is not None and not isinstance(ip, str):
+        problems["context.ip"] = _NOT_A_STRING
+
+
+def _required_string(key: str, max_len: int) -> _Check:
+    def check(raw: Mapping[str, Any], problems: _Problems) -> None:
+        problem = _required_id_problem(raw.get(key), max_len)
+        if problem is not None:
+            problems[key] = problem
+
+    return check
+
+
+def _optional_string(key: str) -> _Check:
+    def check(raw: Mapping[str, Any], problems: _Problems) -> None:
+        value = raw.get(key)
+        if value is not None and not isinstance(value, str):
+            problems[key] = _NOT_A_STRING
+
+    return check
+
+
+def _required_alias_user(raw: Mapping[str, Any], problems: _Problems) -> None:
+    # The common checks already judged a present userId; an alias also needs it present.
+    if raw.get("userId") is None:
+        problems["userId"] = _REQUIRED
+        problems.pop("userId|anonymousId", None)
+
+
+# Object-typed fields (properties, traits) are checked for every type above,
+# so the per-type tables only hold what differs between types.
+_TYPE_CHECKS: Final[dict[str, tuple[_Check, ...]]] = {
+    "track": (_required_string("event", _EVENT_NAME_MAX),),
+    "identify": (),
+    "page": (_optional_string("name"),),
+    "screen": (_optional_string("name"),),
+    "group": (_required_string("groupId", _ID_MAX),),
+    "alias": (_required_string("previousId", _ID_MAX), _required_alias_user),
+}
+assert _TYPE_CHECKS.keys() == EVENT_TYPES, "_TYPE_CHECKS must cover every event type"
+
+# The message key that becomes Event.name, per type.
+_NAME_KEY: Final[dict[str, str]] = {"track": "event", "page": "name", "screen": "name"}

@@ -1,0 +1,175 @@
+"""The contract between the host pipeline and every plugin, built-in or third-party.
+
+Hooks are grouped by the order in which the pipeline calls them for one event:
+consent → decision → minimization → segments → audit, then the observers.
+Each kind of hook has its own error policy, enforced by
+:class:`cdp_plugin.pipeline.Pipeline`:
+
+* **Deciding and transforming hooks** (``cdp_resolve_consent``, ``cdp_decide``,
+  ``cdp_minimize_event``, ``cdp_update_segments``, ``cdp_record_consent``,
+  ``cdp_write_audit``) fail closed: if any implementation raises, the event is
+  not forwarded and a ``plugin.error`` audit record names the plugin.
+* **Observer hooks** (``cdp_segment_changed``, ``cdp_consent_changed``,
+  ``cdp_audit_record_written``, ``cdp_ingest_error``, ``cdp_shutdown``) are
+  called once per implementation; a failure is logged and isolated, so one
+  broken observer neither stops the others nor the event.
+
+Implementations may accept fewer arguments than a spec names (pluggy passes
+only those asked for), so new arguments can be added without breaking plugins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from cdp_plugin.markers import _hookspec
+
+if TYPE_CHECKING:
+    from cdp_plugin.runtime import Runtime
+    from cdp_plugin.types import (
+        AuditEntry,
+        ConsentChange,
+        ConsentUpdate,
+        ConsentView,
+        Decision,
+        Event,
+        IngestError,
+        MinimizedEvent,
+        SegmentChange,
+    )
+
+
+# --- lifecycle ---------------------------------------------------------------
+
+
+@_hookspec(historic=True)
+def cdp_configure(runtime: Runtime) -> None:
+    """Called once when a pipeline is built, after the rules are loaded and the
+    store and audit log are open.
+
+    Historic: a plugin registered later still receives the call on
+    registration. ``runtime`` holds the configuration, the compiled rules, the
+    store, the pseudonymizer and the audit log. Return value is ignored. A
+    raising implementation aborts pipeline construction with a
+    :class:`~cdp_plugin.errors.PluginError` naming the plugin.
+    """
+
+
+@_hookspec
+def cdp_shutdown(runtime: Runtime) -> None:
+    """Observer: called once when the pipeline closes, before the audit log's
+    final checkpoint is written. Return value is ignored."""
+
+
+# --- the per-event decision path ---------------------------------------------
+
+
+@_hookspec(firstresult=True)
+def cdp_resolve_consent(event: Event, runtime: Runtime) -> ConsentView | None:
+    """Resolve the subject's consent, per purpose, that holds for ``event``.
+
+    Called for every valid, non-replayed event before any decision. The first
+    non-``None`` result wins. If every implementation returns ``None``, every
+    purpose is ``UNKNOWN`` (unknown consent fails closed). The built-in
+    consent stage combines the consent ledger with in-event signals.
+    """
+
+
+@_hookspec(firstresult=True)
+def cdp_decide(event: Event, consent: ConsentView, runtime: Runtime) -> Decision | None:
+    """Decide whether ``event`` is allowed, dropped (with reason codes) or
+    quarantined until consent is known.
+
+    Called for every valid, non-replayed event after consent was resolved.
+    The first non-``None`` result wins; return ``None`` to let later plugins
+    decide. The built-in consent stage decides last (``trylast``), so a
+    plugin may drop or quarantine before it. An ``ALLOW`` is honoured only for
+    purposes granted in ``consent``; otherwise the host drops the event with
+    ``consent.not_granted``. If no plugin decides, the event is dropped with
+    ``no_decision``.
+    """
+
+
+@_hookspec(firstresult=True)
+def cdp_minimize_event(event: Event, decision: Decision, runtime: Runtime) -> MinimizedEvent | None:
+    """Produce the payload that may leave the plugin for an allowed event.
+
+    Called only for ``ALLOW`` decisions, with the purposes granted in
+    ``decision.purposes``. The first non-``None`` result wins; if all return
+    ``None``, the event is not forwarded (``no_minimizer``). To transform the
+    minimized payload, implement this hook as a wrapper
+    (``@hookimpl(wrapper=True)``) and return a new :class:`MinimizedEvent`
+    built from the result of ``yield``.
+    """
+
+
+@_hookspec
+def cdp_update_segments(
+    event: Event, decision: Decision, consent: ConsentView, runtime: Runtime
+) -> Sequence[SegmentChange] | None:
+    """Update the subject's behavioural features and segment memberships.
+
+    Called for ``ALLOW`` decisions after minimization. Every implementation
+    is called; each returns the segment entries and exits it caused (or
+    ``None`` for none). Implementations must only use ``event`` for segments
+    whose purpose is in ``decision.purposes``.
+    """
+
+
+@_hookspec(firstresult=True)
+def cdp_record_consent(update: ConsentUpdate, subject_key: str, runtime: Runtime) -> (
+    Sequence[ConsentChange] | None
+):
+    """Record a preference update (for example from the preference center) in
+    the consent ledger and return the changes of current state it caused.
+
+    Called by :meth:`Pipeline.record_consent`, inside the store transaction
+    that also audits the update.
+    The first non-``None`` result wins. If every implementation returns
+    ``None``, the update is rejected (nothing recorded). ``subject_key`` is
+    the keyed pseudonym of ``update.subject_id``.
+    """
+
+
+@_hookspec(firstresult=True)
+def cdp_write_audit(record: Mapping[str, Any], runtime: Runtime) -> AuditEntry | None:
+    """Append ``record`` (JSON-serializable, no raw personal data) to the
+    tamper-evident audit log and return the accepted entry.
+
+    Called for every decision, rejection, plugin error, consent change and
+    rule-set load, before the outcome is returned to the host.
+    The first non-``None`` result wins. If every implementation returns
+    ``None`` or one raises, the audit log counts as unavailable and nothing
+    is forwarded (fail closed).
+    """
+
+
+# --- observers -----------------------------------------------------------------
+
+
+@_hookspec
+def cdp_segment_changed(change: SegmentChange, runtime: Runtime) -> None:
+    """Observer: a subject entered or left a segment. Called after the audit
+    record holding the change was written. Return value is ignored."""
+
+
+@_hookspec
+def cdp_consent_changed(change: ConsentChange, runtime: Runtime) -> None:
+    """Observer: the current consent state of a subject changed for one
+    purpose. Called after the change was recorded and audited. Return value
+    is ignored."""
+
+
+@_hookspec
+def cdp_audit_record_written(entry: AuditEntry, runtime: Runtime) -> None:
+    """Observer: called after a record was appended to the audit log and the
+    store committed. Return value is ignored. Must be fast: it runs for
+    every record."""
+
+
+@_hookspec
+def cdp_ingest_error(error: IngestError, runtime: Runtime) -> None:
+    """Observer: an event was rejected as invalid, or a plugin failed while
+    processing it. Called after the error was audited; the event is not
+    forwarded whatever the observers do. Return value is ignored."""

@@ -1,0 +1,345 @@
+"""The host: the object a CDP embeds and calls per event or per batch.
+
+For each event the pipeline validates, deduplicates, resolves consent,
+decides, minimizes, updates segments and audits, through the hooks in
+:mod:`cdp_plugin.hookspecs`. Its promises:
+
+* Only an event whose outcome is ``FORWARDED`` may leave the plugin, and it
+  leaves as the minimized payload in ``Outcome.event``.
+* Fail closed: a deciding or transforming hook that raises, a decision that
+  allows a purpose without consent, or an audit log that cannot be written
+  means the event is not forwarded. Audit failures raise
+  :class:`~cdp_plugin.errors.AuditError` and roll back the whole call.
+* Every decision, rejection and plugin error is in the audit log before the
+  call returns; observers are notified after the store has committed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import traceback
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any
+
+import pluggy
+
+from cdp_plugin.audit.log import AuditLog
+from cdp_plugin.config import Config, load_config
+from cdp_plugin.errors import AuditError, InvalidEvent, PluginError
+from cdp_plugin.events import decode_line, parse_event
+from cdp_plugin.keys import Pseudonymizer, load_audit_signer, load_master_key
+from cdp_plugin.manager import make_plugin_manager, plugin_names
+from cdp_plugin.rules.loader import load_rules
+from cdp_plugin.runtime import Runtime
+from cdp_plugin.storage import open_store
+from cdp_plugin.types import (
+    Action,
+    AuditEntry,
+    ConsentChange,
+    ConsentUpdate,
+    ConsentView,
+    Decision,
+    Event,
+    IngestError,
+    Outcome,
+    SegmentChange,
+    Status,
+)
+
+log = logging.getLogger(__name__)
+
+RawEvent = Mapping[str, Any] | str | bytes
+Clock = Callable[[], datetime]
+VALIDATION_PLUGIN = "cdp_plugin.validation"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Pipeline:
+    """One ingest pipeline: a plugin manager plus the resources it runs on.
+
+    Build it with :meth:`from_config`; call :meth:`process` or
+    :meth:`process_batch`; :meth:`close` it (or use it as a context manager)
+    so the audit log writes its final checkpoint.
+    """
+
+    def __init__(self, runtime: Runtime, pm: pluggy.PluginManager, clock: Clock = _utcnow) -> None:
+        self.runtime = runtime
+        self.pm = pm
+        self.clock = clock
+        self.stats: Counter[str] = Counter()
+        self._pending: list[tuple[str, dict[str, Any]]] = []
+        self._closed = False
+        try:
+            pm.hook.cdp_configure.call_historic(kwargs={"runtime": runtime})
+        except Exception as exc:
+            raise PluginError(self._blame("cdp_configure", exc), "cdp_configure", exc) from exc
+
+    @classmethod
+    def from_config(cls, config: Config | None = None, *, plugins: Sequence[object] = (),
+                    clock: Clock = _utcnow) -> Pipeline:
+        """Load rules, open the store, keys and audit log, register plugins.
+
+        Raises ``RulesError``, ``ConfigError``, ``StorageError``,
+        ``AuditError`` or ``PluginError``; nothing stays open on failure.
+        """
+        config = config or load_config()
+        rules = load_rules(config.rules_dir)
+        with ExitStack() as cleanup:
+            store = open_store(config.store_target)
+            cleanup.callback(store.close)
+            audit_log = AuditLog(
+                config.audit_dir, config.audit_origin, load_audit_signer(config),
+                checkpoint_every=config.checkpoint_every,
+                checkpoint_interval=config.checkpoint_interval,
+            )
+            cleanup.callback(audit_log.close)
+            runtime = Runtime(config, rules, store, Pseudonymizer(load_master_key(config)),
+                              audit_log)
+            pm = make_plugin_manager(blocked=config.blocked_plugins,
+                                     load_entrypoints=config.load_entrypoints,
+                                     extra_plugins=plugins)
+            pipeline = cls(runtime, pm, clock)
+            pipeline._audit({"kind": "rules.loaded", "rules_version": rules.version,
+                             "files": dict(rules.file_hashes), "plugins": plugin_names(pm)})
+            audit_log.flush()
+            cleanup.pop_all()
+        pipeline._notify_pending()
+        return pipeline
+
+    # --- public API ------------------------------------------------------------
+
+    def process(self, raw: RawEvent, headers: Mapping[str, str] | None = None) -> Outcome:
+        """Run one event (a parsed mapping or a JSON line) through the pipeline."""
+        return self.process_batch([raw], headers)[0]
+
+    def process_batch(self, raws: Iterable[RawEvent],
+                      headers: Mapping[str, str] | None = None) -> list[Outcome]:
+        """Run events in order, in one store transaction; one outcome each.
+
+        Raises :class:`AuditError` (nothing committed, nothing to forward) if
+        the audit log cannot be written.
+        """
+        with self._unit_of_work():
+            outcomes = [self._process_one(raw, headers) for raw in raws]
+        return outcomes
+
+    def record_consent(self, update: ConsentUpdate) -> list[ConsentChange]:
+        """Record a preference update in the ledger, audit it, notify observers.
+
+        Raises :class:`PluginError` if the recording hook fails or no plugin
+        records consent; nothing is recorded then.
+        """
+        subject_key = self.runtime.pseudonymizer.subject(update.subject_id)
+        with self._unit_of_work():
+            result = self._call("cdp_record_consent", update=update, subject_key=subject_key)
+            if result is None:
+                raise PluginError("none", "cdp_record_consent",
+                                  LookupError("no plugin records consent"))
+            changes = list(result)
+            self._audit({
+                "kind": "consent.recorded", "subject": subject_key, "source": update.source,
+                "captured_at": update.captured_at.isoformat(),
+                "notice_version": update.notice_version,
+                "purposes": dict(update.purposes), "channels": dict(update.channels),
+                "changes": [{"purpose": c.purpose, "previous": c.previous.value,
+                             "current": c.current.value} for c in changes],
+            })
+            self._pending.extend(("cdp_consent_changed", {"change": c}) for c in changes)
+        return changes
+
+    @contextmanager
+    def _unit_of_work(self) -> Iterator[None]:
+        """One store transaction whose audit records are flushed before it
+        commits; observers hear of it only after the commit."""
+        self._check_open()
+        try:
+            with self.runtime.store.transaction():
+                yield
+                self.runtime.audit_log.flush()
+        except BaseException:
+            self._pending.clear()  # nothing was committed, so nothing to announce
+            raise
+        self._notify_pending()
+
+    def close(self) -> None:
+        """Notify ``cdp_shutdown`` observers, checkpoint the audit log, close the store."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._notify("cdp_shutdown", {})
+        finally:
+            try:
+                self.runtime.audit_log.close()
+            finally:
+                self.runtime.store.close()
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    # --- one event ---------------------------------------------------------------
+
+    def _process_one(self, raw: RawEvent, headers: Mapping[str, str] | None) -> Outcome:
+        self.stats["processed"] += 1
+        try:
+            message = raw if isinstance(raw, Mapping) else decode_line(raw)
+            event = parse_event(message, self.runtime.pseudonymizer.subject, headers)
+        except InvalidEvent as exc:
+            return self._reject(exc)
+        store = self.runtime.store
+        if not store.remember_message(event.message_id, self.clock()):
+            self._audit({"kind": "event.duplicate", "message_id": event.message_id,
+                         "subject": event.subject_key})
+            return self._count(Outcome(Status.DUPLICATE, event.message_id, ("duplicate",)))
+        try:
+            return self._decide_and_apply(event)
+        except PluginError as exc:
+            store.forget_message(event.message_id)
+            return self._plugin_failed(event, exc)
+
+    def _decide_and_apply(self, event: Event) -> Outcome:
+        consent = (self._call("cdp_resolve_consent", event=event)
+                   or ConsentView(event.subject_key))
+        decision = (self._call("cdp_decide", event=event, consent=consent)
+                    or Decision.drop("no_decision"))
+        if decision.action is Action.ALLOW and (
+                not decision.purposes or not decision.purposes <= consent.granted):
+            decision = Decision.drop("consent.not_granted")
+        if decision.action is Action.QUARANTINE:
+            decision = self._quarantine(event, decision)
+        if decision.action is not Action.ALLOW:
+            entry = self._audit_decision(event, decision)
+            status = Status.QUARANTINED if decision.action is Action.QUARANTINE else Status.DROPPED
+            return self._count(Outcome(status, event.message_id, decision.reasons,
+                                       audit_index=entry.index))
+        minimized = self._call("cdp_minimize_event", event=event, decision=decision)
+        if minimized is None:
+            decision = Decision.drop("no_minimizer")
+            entry = self._audit_decision(event, decision)
+            return self._count(Outcome(Status.DROPPED, event.message_id, decision.reasons,
+                                       audit_index=entry.index))
+        results = self._call("cdp_update_segments", event=event, decision=decision,
+                             consent=consent) or []
+        changes = tuple(change for result in results if result for change in result)
+        summary = minimized.summary()
+        entry = self._audit_decision(event, decision, summary, changes)
+        self._pending.extend(("cdp_segment_changed", {"change": c}) for c in changes)
+        return self._count(Outcome(
+            Status.FORWARDED, event.message_id, decision.reasons, dict(minimized.payload),
+            summary, changes, entry.index, decision.purposes,
+        ))
+
+    def _quarantine(self, event: Event, decision: Decision) -> Decision:
+        """Hold the event until consent is known, within the per-subject bound."""
+        config, store = self.runtime.config, self.runtime.store
+        if store.quarantine_count(event.subject_key) >= config.quarantine_per_subject:
+            return Decision.drop(*decision.reasons, "quarantine.full")
+        now = self.clock()
+        store.quarantine_add(event.subject_key, event.message_id,
+                             json.dumps(dict(event.payload), separators=(",", ":")),
+                             now, now + timedelta(hours=config.quarantine_ttl_hours))
+        return decision
+
+    def _reject(self, exc: InvalidEvent) -> Outcome:
+        entry = self._audit({"kind": "event.invalid", "message_id": exc.message_id,
+                             "problems": exc.fields})
+        self._pending.append(("cdp_ingest_error", {"error": IngestError(
+            "validation", VALIDATION_PLUGIN, "InvalidEvent", str(exc), exc.message_id,
+            tuple(sorted(exc.fields)))}))
+        return self._count(Outcome(Status.INVALID, exc.message_id, exc.reasons,
+                                   audit_index=entry.index))
+
+    def _plugin_failed(self, event: Event, exc: PluginError) -> Outcome:
+        reasons = ("plugin_error", f"plugin:{exc.plugin}")
+        entry = self._audit({"kind": "plugin.error", "message_id": event.message_id,
+                             "subject": event.subject_key, "plugin": exc.plugin,
+                             "hook": exc.hook, "error_type": type(exc.cause).__name__})
+        self._pending.append(("cdp_ingest_error", {"error": IngestError(
+            exc.hook, exc.plugin, type(exc.cause).__name__, str(exc), event.message_id)}))
+        return self._count(Outcome(Status.DROPPED, event.message_id, reasons,
+                                   audit_index=entry.index))
+
+    def _count(self, outcome: Outcome) -> Outcome:
+        self.stats[outcome.status.value] += 1
+        return outcome
+
+    # --- hooks and their error policies ----------------------------------------
+
+    def _call(self, hook_name: str, **kwargs: Any) -> Any:
+        """Call a deciding or transforming hook; a failure becomes PluginError."""
+        try:
+            return getattr(self.pm.hook, hook_name)(runtime=self.runtime, **kwargs)
+        except AuditError:
+            raise
+        except Exception as exc:
+            raise PluginError(self._blame(hook_name, exc), hook_name, exc) from exc
+
+    def _blame(self, hook_name: str, exc: BaseException) -> str:
+        """The plugin whose implementation is deepest in the traceback."""
+        hook = getattr(self.pm.hook, hook_name)
+        owners = {impl.function.__code__: impl.plugin_name for impl in hook.get_hookimpls()}
+        culprit = "unknown"
+        for frame, _ in traceback.walk_tb(exc.__traceback__):
+            culprit = owners.get(frame.f_code, culprit)
+        return culprit
+
+    def _audit(self, record: Mapping[str, Any]) -> AuditEntry:
+        """Write one audit record or raise AuditError (the caller must not forward)."""
+        try:
+            entry = self.pm.hook.cdp_write_audit(record=record, runtime=self.runtime)
+        except AuditError:
+            raise
+        except Exception as exc:
+            plugin = self._blame("cdp_write_audit", exc)
+            raise AuditError(f"audit plugin {plugin!r} failed: {type(exc).__name__}") from exc
+        if entry is None:
+            raise AuditError("no plugin wrote the audit record")
+        if self.pm.hook.cdp_audit_record_written.get_hookimpls():
+            self._pending.append(("cdp_audit_record_written", {"entry": entry}))
+        assert isinstance(entry, AuditEntry)
+        return entry
+
+    def _audit_decision(self, event: Event, decision: Decision,
+                        summary: Mapping[str, list[str]] | None = None,
+                        changes: Sequence[SegmentChange] = ()) -> AuditEntry:
+        return self._audit({
+            "kind": "event.decision", "message_id": event.message_id,
+            "subject": event.subject_key, "type": event.type, "event": event.name,
+            "action": decision.action.value, "reasons": list(decision.reasons),
+            "purposes": sorted(decision.purposes),
+            "rules_version": self.runtime.rules.version,
+            "minimization": dict(summary or {}),
+            "segments": [{"segment": c.segment, "entered": c.entered, "active": c.active}
+                         for c in changes],
+        })
+
+    def _notify(self, hook_name: str, kwargs: Mapping[str, Any]) -> None:
+        """Call each observer on its own; a failing observer is logged and skipped."""
+        arguments = {"runtime": self.runtime, **kwargs}
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            try:
+                impl.function(*(arguments[name] for name in impl.argnames))
+            except Exception as exc:
+                log.error("observer %s failed in %s: %s", impl.plugin_name, hook_name,
+                          type(exc).__name__)
+
+    def _notify_pending(self) -> None:
+        pending, self._pending = self._pending, []
+        for hook_name, kwargs in pending:
+            self._notify(hook_name, kwargs)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("the pipeline is closed")

@@ -1,0 +1,276 @@
+"""The loaded rules: frozen values built once from the files under ``rules/``.
+
+Everything here is immutable and already validated, so the per-event code that
+reads it never re-checks the files. Lookups that run for every event
+(:meth:`PurposeRules.purposes_for`, :meth:`MinimizationRules.matching`,
+:meth:`SegmentRules.counts_for`) are memoized per ``(event type, name)`` in a
+bounded least-recently-used cache, because event names are chosen by senders and
+their number is unbounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import NamedTuple, TypeVar
+
+from cdp_plugin.rules.expressions import CompiledCondition
+from cdp_plugin.rules.matching import compile_glob
+
+MEMO_SIZE = 4096
+"""How many distinct (event type, name) pairs each per-event lookup remembers."""
+
+LEGAL_BASES: tuple[str, ...] = ("consent", "legitimate_interest", "contract")
+CONSENT_MODELS: tuple[str, ...] = ("opt_in", "opt_out")
+REVIEW_STATUSES: tuple[str, ...] = ("draft", "in_review", "approved", "retired")
+
+
+class IntRange(NamedTuple):
+    """The accepted range and the default of an integer action parameter."""
+
+    low: int
+    high: int
+    default: int
+
+
+ACTION_PARAMETERS: Mapping[str, Mapping[str, IntRange]] = {
+    "keep": {},
+    "drop": {},
+    "hash": {},
+    "truncate": {
+        "ipv4_prefix": IntRange(8, 32, 24),
+        "ipv6_prefix": IntRange(16, 128, 48),
+    },
+}
+"""Every minimization action the rules accept, with the parameters each one takes."""
+
+_T = TypeVar("_T")
+
+
+def _memoized(compute: Callable[[str, str | None], _T]) -> Callable[[str, str | None], _T]:
+    return lru_cache(maxsize=MEMO_SIZE)(compute)
+
+
+@dataclass(frozen=True, slots=True)
+class EventMatch:
+    """Which messages an entry applies to: a message type, a name glob, both or neither.
+
+    ``event`` is matched against the message's name (the ``event`` of a track
+    call, the ``name`` of a page or screen call) with :func:`compile_glob`; a
+    message without a name never matches a pattern. An empty match matches all.
+    """
+
+    type: str | None = None
+    event: str | None = None
+    _glob: Callable[[str], bool] | None = field(init=False, default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.event is not None:
+            object.__setattr__(self, "_glob", compile_glob(self.event))
+
+    def matches(self, event_type: str, name: str | None) -> bool:
+        if self.type is not None and self.type != event_type:
+            return False
+        if self._glob is None:
+            return True
+        return name is not None and self._glob(name)
+
+
+@dataclass(frozen=True, slots=True)
+class Purpose:
+    """A reason to use data, its legal basis and the wording shown to marketers."""
+
+    name: str
+    legal_basis: str
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class FrequencyCap:
+    """At most ``max`` sends per ``per_days`` days on one channel."""
+
+    max: int
+    per_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class PurposeRules:
+    """The contents of ``purposes.yaml``."""
+
+    purposes: Mapping[str, Purpose]
+    channels: tuple[str, ...]
+    topics: tuple[str, ...]
+    frequency_caps: Mapping[str, FrequencyCap]
+    events: tuple[tuple[EventMatch, frozenset[str]], ...]
+    destinations: Mapping[str, frozenset[str]]
+    segment_categories: Mapping[str, frozenset[str]]
+    _memo: Callable[[str, str | None], frozenset[str]] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_memo", _memoized(self._union))
+
+    def purposes_for(self, event_type: str, name: str | None) -> frozenset[str]:
+        """The union of the purposes of every ``events`` entry the message matches."""
+        return self._memo(event_type, name)
+
+    def _union(self, event_type: str, name: str | None) -> frozenset[str]:
+        found: set[str] = set()
+        for match, purposes in self.events:
+            if match.matches(event_type, name):
+                found.update(purposes)
+        return frozenset(found)
+
+
+@dataclass(frozen=True, slots=True)
+class Jurisdiction:
+    """A privacy regime: whether consent is opt-in or opt-out, and where it applies."""
+
+    name: str
+    model: str
+    honours_gpc: bool
+    countries: frozenset[str]
+    regions: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class JurisdictionRules:
+    """The contents of ``jurisdictions.yaml``.
+
+    ``default`` names the regime applied when the location is unknown or not
+    listed; it is meant to be the strictest one.
+    """
+
+    regimes: Mapping[str, Jurisdiction]
+    default: str
+    _by_region: Mapping[str, Jurisdiction] = field(init=False, repr=False, compare=False)
+    _by_country: Mapping[str, Jurisdiction] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.default not in self.regimes:
+            raise ValueError(f"default regime {self.default!r} is not defined")
+        by_region = {code: regime for regime in self.regimes.values() for code in regime.regions}
+        by_country = {code: regime for regime in self.regimes.values() for code in regime.countries}
+        object.__setattr__(self, "_by_region", by_region)
+        object.__setattr__(self, "_by_country", by_country)
+
+    def resolve(self, country: str | None, region: str | None) -> Jurisdiction:
+        """The regime for a location: the region's first, then the country's, else the default.
+
+        ``country`` is an ISO 3166-1 alpha-2 code and ``region`` an ISO 3166-2 code
+        (``US-CA``); a bare subdivision (``CA``) is read relative to ``country``.
+        Codes are compared case-insensitively. Never raises for unknown codes.
+        """
+        country_code = country.strip().upper() if country else ""
+        if region:
+            region_code = region.strip().upper()
+            if "-" not in region_code and country_code:
+                region_code = f"{country_code}-{region_code}"
+            found = self._by_region.get(region_code)
+            if found is not None:
+                return found
+        found = self._by_country.get(country_code)
+        return found if found is not None else self.regimes[self.default]
+
+
+@dataclass(frozen=True, slots=True)
+class FieldRule:
+    """One field path and what happens to it; ``params`` holds every parameter with defaults."""
+
+    path: str
+    action: str
+    params: Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class MinimizationRule:
+    """The fields each purpose needs from the messages ``match`` selects.
+
+    With ``allowlist`` true, fields that no granted purpose names are dropped;
+    with it false they are kept unless a rule says otherwise.
+    """
+
+    name: str
+    match: EventMatch
+    purposes: Mapping[str, tuple[FieldRule, ...]]
+    allowlist: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MinimizationRules:
+    """The contents of ``minimization.yaml``, in file order."""
+
+    rules: tuple[MinimizationRule, ...]
+    _memo: Callable[[str, str | None], tuple[MinimizationRule, ...]] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_memo", _memoized(self._select))
+
+    def matching(self, event_type: str, name: str | None) -> tuple[MinimizationRule, ...]:
+        """The rules that apply to a message, in file order."""
+        return self._memo(event_type, name)
+
+    def _select(self, event_type: str, name: str | None) -> tuple[MinimizationRule, ...]:
+        return tuple(rule for rule in self.rules if rule.match.matches(event_type, name))
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentRule:
+    """A behavioural segment: its condition and its governance metadata.
+
+    Only ``approved`` segments whose audience reaches ``min_size`` are meant to
+    be activated; the others run in shadow mode.
+    """
+
+    name: str
+    description: str
+    purpose: str
+    owner: str
+    review_status: str
+    min_size: int
+    when: str
+    condition: CompiledCondition
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentRules:
+    """The contents of ``segments.yaml``: behaviour counters and segments, in file order."""
+
+    counts: Mapping[str, EventMatch]
+    segments: tuple[SegmentRule, ...]
+    _memo: Callable[[str, str | None], tuple[str, ...]] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_memo", _memoized(self._select))
+
+    def counts_for(self, event_type: str, name: str | None) -> tuple[str, ...]:
+        """The names of the counters a message increments, in file order."""
+        return self._memo(event_type, name)
+
+    def _select(self, event_type: str, name: str | None) -> tuple[str, ...]:
+        return tuple(
+            count for count, match in self.counts.items() if match.matches(event_type, name)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    """Every rules file, loaded and cross-checked together.
+
+    ``file_hashes`` maps each file name to the SHA-256 of its bytes; ``version``
+    identifies the whole set (see :func:`cdp_plugin.rules.loader.load_rules`).
+    """
+
+    purposes: PurposeRules
+    jurisdictions: JurisdictionRules
+    minimization: MinimizationRules
+    segments: SegmentRules
+    directory: str
+    file_hashes: Mapping[str, str]
+    version: str

@@ -1,0 +1,407 @@
+"""A store in PostgreSQL, through psycopg 3.
+
+Same tables and semantics as the SQLite store, in native types: ``timestamptz``
+for datetimes, ``jsonb`` for mappings, ``bytea`` for keys. The connection runs
+in autocommit mode with explicit ``BEGIN``/``COMMIT`` so a single statement
+costs one round trip; psycopg prepares statements that repeat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from cdp_plugin.errors import StorageError
+from cdp_plugin.storage.base import (
+    SCHEMA_VERSION,
+    ConsentRecord,
+    CurrentConsent,
+    QuarantinedEvent,
+    SingleConnectionStore,
+    as_utc,
+    check_grants,
+    dump_json,
+)
+
+_CONNECT_TIMEOUT_S = 10
+# Serializes schema creation between processes opening the same database.
+_SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(hashtext('cdp_plugin.storage.schema'))"
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS seen_messages (
+        message_id text PRIMARY KEY,
+        seen_at timestamptz NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS seen_messages_seen_at ON seen_messages (seen_at)",
+    """CREATE TABLE IF NOT EXISTS consent_ledger (
+        seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        subject_key text NOT NULL,
+        source text NOT NULL,
+        captured_at timestamptz NOT NULL,
+        received_at timestamptz NOT NULL,
+        purposes jsonb NOT NULL,
+        channels jsonb NOT NULL,
+        notice_version text,
+        proof jsonb NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS consent_ledger_subject ON consent_ledger (subject_key, seq)",
+    """CREATE TABLE IF NOT EXISTS consent_current (
+        subject_key text NOT NULL,
+        scope text NOT NULL CHECK (scope IN ('purpose', 'channel')),
+        name text NOT NULL,
+        granted boolean NOT NULL,
+        source text NOT NULL,
+        captured_at timestamptz NOT NULL,
+        seq bigint NOT NULL REFERENCES consent_ledger (seq),
+        PRIMARY KEY (subject_key, scope, name)
+    )""",
+    # COLLATE "C" orders by code point, as SQLite and Python do, whatever the
+    # database's locale.
+    """CREATE TABLE IF NOT EXISTS profiles (
+        subject_key text COLLATE "C" PRIMARY KEY,
+        data jsonb NOT NULL,
+        updated_at timestamptz NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS quarantine (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        subject_key text NOT NULL,
+        message_id text NOT NULL,
+        payload text NOT NULL,
+        received_at timestamptz NOT NULL,
+        expires_at timestamptz NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS quarantine_subject ON quarantine (subject_key, id)",
+    "CREATE INDEX IF NOT EXISTS quarantine_expires ON quarantine (expires_at)",
+    """CREATE TABLE IF NOT EXISTS subject_keys (
+        subject_key text NOT NULL,
+        key_id text NOT NULL,
+        wrapped_key bytea NOT NULL,
+        created_at timestamptz NOT NULL,
+        PRIMARY KEY (subject_key, key_id)
+    )""",
+)
+
+_CREATE_META = "CREATE TABLE IF NOT EXISTS meta (name text PRIMARY KEY, value text NOT NULL)"
+_GET_META = "SELECT value FROM meta WHERE name = %s"
+_SET_META = (
+    "INSERT INTO meta (name, value) VALUES (%s, %s) "
+    "ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+)
+_REMEMBER = (
+    "INSERT INTO seen_messages (message_id, seen_at) VALUES (%s, %s) "
+    "ON CONFLICT (message_id) DO NOTHING"
+)
+_FORGET = "DELETE FROM seen_messages WHERE seen_at < %s"
+_FORGET_ONE = "DELETE FROM seen_messages WHERE message_id = %s"
+_APPEND = (
+    "INSERT INTO consent_ledger (subject_key, source, captured_at, received_at, purposes, "
+    "channels, notice_version, proof) "
+    "VALUES (%s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s::jsonb) RETURNING seq"
+)
+# The new row always has the highest seq, so ">=" already lets it win a tie.
+_UPSERT_CURRENT = (
+    "INSERT INTO consent_current (subject_key, scope, name, granted, source, captured_at, seq) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (subject_key, scope, name) DO UPDATE SET "
+    "granted = excluded.granted, source = excluded.source, "
+    "captured_at = excluded.captured_at, seq = excluded.seq "
+    "WHERE excluded.captured_at >= consent_current.captured_at"
+)
+_HISTORY = (
+    "SELECT seq, subject_key, source, captured_at, received_at, purposes, channels, "
+    "notice_version, proof FROM consent_ledger WHERE subject_key = %s ORDER BY seq"
+)
+_CURRENT = (
+    "SELECT scope, name, granted, source, captured_at, seq FROM consent_current "
+    "WHERE subject_key = %s ORDER BY scope, name"
+)
+_GET_PROFILE = "SELECT data FROM profiles WHERE subject_key = %s"
+_PUT_PROFILE = (
+    "INSERT INTO profiles (subject_key, data, updated_at) VALUES (%s, %s::jsonb, %s) "
+    "ON CONFLICT (subject_key) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at"
+)
+_DELETE_PROFILE = "DELETE FROM profiles WHERE subject_key = %s"
+_FIRST_PROFILES = "SELECT subject_key, data FROM profiles ORDER BY subject_key LIMIT %s"
+_NEXT_PROFILES = (
+    "SELECT subject_key, data FROM profiles WHERE subject_key > %s ORDER BY subject_key LIMIT %s"
+)
+_QUARANTINE_ADD = (
+    "INSERT INTO quarantine (subject_key, message_id, payload, received_at, expires_at) "
+    "VALUES (%s, %s, %s, %s, %s) RETURNING id"
+)
+_QUARANTINE_COLUMNS = "id, subject_key, message_id, payload, received_at, expires_at"
+_QUARANTINE_LIST = (
+    f"SELECT {_QUARANTINE_COLUMNS} FROM quarantine WHERE subject_key = %s ORDER BY id"
+)
+_QUARANTINE_COUNT = "SELECT count(*) FROM quarantine WHERE subject_key = %s"
+_QUARANTINE_REMOVE = "DELETE FROM quarantine WHERE id = ANY(%s)"
+_QUARANTINE_EXPIRED = (
+    f"SELECT {_QUARANTINE_COLUMNS} FROM quarantine WHERE expires_at <= %s ORDER BY id"
+)
+_PUT_KEY = (
+    "INSERT INTO subject_keys (subject_key, key_id, wrapped_key, created_at) "
+    "VALUES (%s, %s, %s, %s) ON CONFLICT (subject_key, key_id) DO NOTHING"
+)
+_GET_KEY = "SELECT wrapped_key FROM subject_keys WHERE subject_key = %s AND key_id = %s"
+_GET_KEYS = (
+    "SELECT key_id, wrapped_key FROM subject_keys WHERE subject_key = %s "
+    "ORDER BY created_at, key_id"
+)
+_DELETE_KEYS = "DELETE FROM subject_keys WHERE subject_key = %s"
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+class PostgresStore(SingleConnectionStore):
+    """A :class:`Store` in PostgreSQL, safe to share between threads.
+
+    ``schema``, if given, is created when missing and used for every table
+    (through the connection's search_path); otherwise the DSN's default
+    applies. Opening creates the tables as needed. Raises StorageError if the
+    server cannot be reached (the DSN is never quoted: it may hold a
+    password), the schema cannot be created, or it holds another schema version.
+    """
+
+    page_size: int = 500
+    """Profiles fetched per page by :meth:`iter_profiles`."""
+
+    _driver_errors = (psycopg.Error,)
+
+    def __init__(self, dsn: str, schema: str | None = None) -> None:
+        super().__init__()
+        self.schema = schema
+        options: dict[str, Any] = {}
+        if "connect_timeout" not in dsn:
+            options["connect_timeout"] = _CONNECT_TIMEOUT_S
+        try:
+            self._conn = psycopg.connect(dsn, autocommit=True, **options)
+        except psycopg.Error as exc:
+            raise StorageError(f"cannot connect to PostgreSQL: {type(exc).__name__}") from None
+        try:
+            self._conn.execute("SET TIME ZONE 'UTC'")
+            self._create_schema()
+        except BaseException as exc:
+            self._conn.close()
+            if isinstance(exc, psycopg.Error):
+                raise StorageError(
+                    f"cannot open the PostgreSQL store: {self._describe(exc)}"
+                ) from None
+            raise
+
+    def _create_schema(self) -> None:
+        with self._scope("open", atomic=True):
+            self._conn.execute(_SCHEMA_LOCK)
+            if self.schema is not None:
+                name = sql.Identifier(self.schema)
+                self._conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(name))
+                # A plain SET outlives this transaction once it commits.
+                self._conn.execute(sql.SQL("SET search_path TO {}").format(name))
+            self._conn.execute(_CREATE_META)
+            row = self._conn.execute(_GET_META, ("schema_version",)).fetchone()
+            if row is None:
+                self._conn.execute(_SET_META, ("schema_version", SCHEMA_VERSION))
+            elif row[0] != SCHEMA_VERSION:
+                raise StorageError(
+                    f"PostgreSQL store has schema version {row[0]!r}, expected {SCHEMA_VERSION!r}"
+                )
+            for statement in _SCHEMA:
+                self._conn.execute(statement)
+
+    def _control(self, statement: str) -> None:
+        self._conn.execute(statement)
+
+    def _close_connection(self) -> None:
+        self._conn.close()
+
+    def _describe(self, exc: BaseException) -> str:
+        # The message may quote row values (a DETAIL line); the SQLSTATE does not.
+        state = getattr(exc, "sqlstate", None)
+        return f"{type(exc).__name__} (SQLSTATE {state})" if state else type(exc).__name__
+
+    def remember_message(self, message_id: str, seen_at: datetime) -> bool:
+        at = as_utc(seen_at, "remember_message", "seen_at")
+        with self._scope("remember_message", atomic=False):
+            return self._conn.execute(_REMEMBER, (message_id, at)).rowcount == 1
+
+    def forget_message(self, message_id: str) -> bool:
+        with self._scope("forget_message", atomic=False):
+            return self._conn.execute(_FORGET_ONE, (message_id,)).rowcount > 0
+
+    def forget_messages_before(self, before: datetime) -> int:
+        at = as_utc(before, "forget_messages_before", "before")
+        with self._scope("forget_messages_before", atomic=False):
+            return self._conn.execute(_FORGET, (at,)).rowcount
+
+    def append_consent(self, record: ConsentRecord) -> ConsentRecord:
+        op = "append_consent"
+        captured_at = as_utc(record.captured_at, op, "captured_at")
+        received_at = as_utc(record.received_at, op, "received_at")
+        purposes = check_grants(record.purposes, op, "purposes")
+        channels = check_grants(record.channels, op, "channels")
+        row = (
+            record.subject_key, record.source, captured_at, received_at,
+            dump_json(purposes, op, "purposes"), dump_json(channels, op, "channels"),
+            record.notice_version, dump_json(dict(record.proof), op, "proof"),
+        )
+        with self._scope(op, atomic=True):
+            fetched = self._conn.execute(_APPEND, row).fetchone()
+            if fetched is None:
+                raise StorageError(f"{op} failed: no seq was assigned")
+            seq: int = fetched[0]
+            current = [
+                (record.subject_key, scope, name, granted, record.source, captured_at, seq)
+                for scope, grants in (("purpose", purposes), ("channel", channels))
+                for name, granted in grants.items()
+            ]
+            if current:
+                with self._conn.cursor() as cursor:
+                    cursor.executemany(_UPSERT_CURRENT, current)
+        return replace(record, seq=seq)
+
+    def consent_history(self, subject_key: str) -> list[ConsentRecord]:
+        with self._scope("consent_history", atomic=False):
+            rows = self._conn.execute(_HISTORY, (subject_key,)).fetchall()
+        return [
+            ConsentRecord(
+                subject_key=key, source=source, captured_at=_utc(captured),
+                received_at=_utc(received), purposes=purposes, channels=channels,
+                notice_version=notice, proof=proof, seq=seq,
+            )
+            for seq, key, source, captured, received, purposes, channels, notice, proof in rows
+        ]
+
+    def current_consent(self, subject_key: str) -> dict[tuple[str, str], CurrentConsent]:
+        with self._scope("current_consent", atomic=False):
+            rows = self._conn.execute(_CURRENT, (subject_key,)).fetchall()
+        return {
+            (scope, name): CurrentConsent(
+                name=name, scope=scope, granted=granted, source=source,
+                captured_at=_utc(captured), seq=seq,
+            )
+            for scope, name, granted, source, captured, seq in rows
+        }
+
+    def get_profile(self, subject_key: str) -> dict[str, Any] | None:
+        with self._scope("get_profile", atomic=False):
+            row = self._conn.execute(_GET_PROFILE, (subject_key,)).fetchone()
+        if row is None:
+            return None
+        data: dict[str, Any] = row[0]
+        return data
+
+    def put_profile(self, subject_key: str, data: Mapping[str, Any], updated_at: datetime) -> None:
+        op = "put_profile"
+        if not isinstance(data, Mapping):
+            raise StorageError(f"{op} failed: data must be a mapping")
+        text = dump_json(dict(data), op, "data")
+        at = as_utc(updated_at, op, "updated_at")
+        with self._scope(op, atomic=False):
+            self._conn.execute(_PUT_PROFILE, (subject_key, text, at))
+
+    def delete_profile(self, subject_key: str) -> bool:
+        with self._scope("delete_profile", atomic=False):
+            return self._conn.execute(_DELETE_PROFILE, (subject_key,)).rowcount > 0
+
+    def iter_profiles(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        op = "iter_profiles"
+        size = self.page_size
+        last: str | None = None
+        while True:
+            # The lock is held per page only, so the caller may use the store
+            # between pages.
+            with self._scope(op, atomic=False):
+                if last is None:
+                    rows = self._conn.execute(_FIRST_PROFILES, (size,)).fetchall()
+                else:
+                    rows = self._conn.execute(_NEXT_PROFILES, (last, size)).fetchall()
+            yield from rows
+            if len(rows) < size:
+                return
+            last = rows[-1][0]
+
+    def quarantine_add(
+        self,
+        subject_key: str,
+        message_id: str,
+        payload: str,
+        received_at: datetime,
+        expires_at: datetime,
+    ) -> int:
+        op = "quarantine_add"
+        row = (
+            subject_key, message_id, payload,
+            as_utc(received_at, op, "received_at"), as_utc(expires_at, op, "expires_at"),
+        )
+        with self._scope(op, atomic=False):
+            fetched = self._conn.execute(_QUARANTINE_ADD, row).fetchone()
+        if fetched is None:
+            raise StorageError(f"{op} failed: no id was assigned")
+        new_id: int = fetched[0]
+        return new_id
+
+    def quarantine_list(self, subject_key: str) -> list[QuarantinedEvent]:
+        with self._scope("quarantine_list", atomic=False):
+            rows = self._conn.execute(_QUARANTINE_LIST, (subject_key,)).fetchall()
+        return [_quarantined(row) for row in rows]
+
+    def quarantine_count(self, subject_key: str) -> int:
+        with self._scope("quarantine_count", atomic=False):
+            row = self._conn.execute(_QUARANTINE_COUNT, (subject_key,)).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def quarantine_remove(self, ids: Sequence[int]) -> int:
+        if not ids:
+            return 0
+        with self._scope("quarantine_remove", atomic=False):
+            return self._conn.execute(_QUARANTINE_REMOVE, (list(ids),)).rowcount
+
+    def quarantine_expired(self, now: datetime) -> list[QuarantinedEvent]:
+        at = as_utc(now, "quarantine_expired", "now")
+        with self._scope("quarantine_expired", atomic=False):
+            rows = self._conn.execute(_QUARANTINE_EXPIRED, (at,)).fetchall()
+        return [_quarantined(row) for row in rows]
+
+    def put_key(
+        self, subject_key: str, key_id: str, wrapped_key: bytes, created_at: datetime
+    ) -> None:
+        op = "put_key"
+        key = bytes(wrapped_key)
+        at = as_utc(created_at, op, "created_at")
+        with self._scope(op, atomic=True):
+            if self._conn.execute(_PUT_KEY, (subject_key, key_id, key, at)).rowcount == 1:
+                return
+            row = self._conn.execute(_GET_KEY, (subject_key, key_id)).fetchone()
+            if row is None or bytes(row[0]) != key:
+                raise StorageError(f"{op} failed: a different key is stored under this key id")
+
+    def get_keys(self, subject_key: str) -> dict[str, bytes]:
+        with self._scope("get_keys", atomic=False):
+            rows = self._conn.execute(_GET_KEYS, (subject_key,)).fetchall()
+        return {key_id: bytes(key) for key_id, key in rows}
+
+    def delete_keys(self, subject_key: str) -> int:
+        with self._scope("delete_keys", atomic=False):
+            return self._conn.execute(_DELETE_KEYS, (subject_key,)).rowcount
+
+    def get_meta(self, name: str) -> str | None:
+        with self._scope("get_meta", atomic=False):
+            row = self._conn.execute(_GET_META, (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, name: str, value: str) -> None:
+        with self._scope("set_meta", atomic=False):
+            self._conn.execute(_SET_META, (name, value))
+
+
+def _quarantined(row: tuple[Any, ...]) -> QuarantinedEvent:
+    event_id, subject_key, message_id, payload, received, expires = row
+    return QuarantinedEvent(
+        id=event_id, subject_key=subject_key, message_id=message_id, payload=payload,
+        received_at=_utc(received), expires_at=_utc(expires),
+    )

@@ -1,0 +1,429 @@
+"""The default store: one SQLite file in WAL mode.
+
+Datetimes are stored as integer microseconds since the Unix epoch (UTC), so
+they compare and index as numbers and round-trip exactly; mappings as JSON
+text. Every statement is a constant string, so the connection's statement
+cache prepares each one once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cdp_plugin.errors import StorageError
+from cdp_plugin.storage.base import (
+    SCHEMA_VERSION,
+    ConsentRecord,
+    CurrentConsent,
+    QuarantinedEvent,
+    SingleConnectionStore,
+    as_utc,
+    check_grants,
+    dump_json,
+)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_BUSY_TIMEOUT_MS = 5000
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS seen_messages (
+        message_id TEXT PRIMARY KEY,
+        seen_at INTEGER NOT NULL
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS seen_messages_seen_at ON seen_messages (seen_at)",
+    # AUTOINCREMENT: a seq is never reused, even after the newest row is gone.
+    """CREATE TABLE IF NOT EXISTS consent_ledger (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        subject_key TEXT NOT NULL,
+        source TEXT NOT NULL,
+        captured_at INTEGER NOT NULL,
+        received_at INTEGER NOT NULL,
+        purposes TEXT NOT NULL,
+        channels TEXT NOT NULL,
+        notice_version TEXT,
+        proof TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS consent_ledger_subject ON consent_ledger (subject_key, seq)",
+    """CREATE TABLE IF NOT EXISTS consent_current (
+        subject_key TEXT NOT NULL,
+        scope TEXT NOT NULL CHECK (scope IN ('purpose', 'channel')),
+        name TEXT NOT NULL,
+        granted INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        captured_at INTEGER NOT NULL,
+        seq INTEGER NOT NULL REFERENCES consent_ledger (seq),
+        PRIMARY KEY (subject_key, scope, name)
+    )""",
+    """CREATE TABLE IF NOT EXISTS profiles (
+        subject_key TEXT PRIMARY KEY,
+        data TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS quarantine (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        subject_key TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        received_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS quarantine_subject ON quarantine (subject_key, id)",
+    "CREATE INDEX IF NOT EXISTS quarantine_expires ON quarantine (expires_at)",
+    """CREATE TABLE IF NOT EXISTS subject_keys (
+        subject_key TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        wrapped_key BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (subject_key, key_id)
+    )""",
+)
+
+_CREATE_META = "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
+_GET_META = "SELECT value FROM meta WHERE name = ?"
+_SET_META = (
+    "INSERT INTO meta (name, value) VALUES (?, ?) "
+    "ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+)
+_REMEMBER = (
+    "INSERT INTO seen_messages (message_id, seen_at) VALUES (?, ?) "
+    "ON CONFLICT (message_id) DO NOTHING"
+)
+_FORGET = "DELETE FROM seen_messages WHERE seen_at < ?"
+_FORGET_ONE = "DELETE FROM seen_messages WHERE message_id = ?"
+_APPEND = (
+    "INSERT INTO consent_ledger (subject_key, source, captured_at, received_at, purposes, "
+    "channels, notice_version, proof) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# The new row always has the highest seq, so ">=" already lets it win a tie.
+_UPSERT_CURRENT = (
+    "INSERT INTO consent_current (subject_key, scope, name, granted, source, captured_at, seq) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (subject_key, scope, name) DO UPDATE SET "
+    "granted = excluded.granted, source = excluded.source, "
+    "captured_at = excluded.captured_at, seq = excluded.seq "
+    "WHERE excluded.captured_at >= consent_current.captured_at"
+)
+_HISTORY = (
+    "SELECT seq, subject_key, source, captured_at, received_at, purposes, channels, "
+    "notice_version, proof FROM consent_ledger WHERE subject_key = ? ORDER BY seq"
+)
+_CURRENT = (
+    "SELECT scope, name, granted, source, captured_at, seq FROM consent_current "
+    "WHERE subject_key = ? ORDER BY scope, name"
+)
+_GET_PROFILE = "SELECT data FROM profiles WHERE subject_key = ?"
+_PUT_PROFILE = (
+    "INSERT INTO profiles (subject_key, data, updated_at) VALUES (?, ?, ?) "
+    "ON CONFLICT (subject_key) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at"
+)
+_DELETE_PROFILE = "DELETE FROM profiles WHERE subject_key = ?"
+_FIRST_PROFILES = "SELECT subject_key, data FROM profiles ORDER BY subject_key LIMIT ?"
+_NEXT_PROFILES = (
+    "SELECT subject_key, data FROM profiles WHERE subject_key > ? ORDER BY subject_key LIMIT ?"
+)
+_QUARANTINE_ADD = (
+    "INSERT INTO quarantine (subject_key, message_id, payload, received_at, expires_at) "
+    "VALUES (?, ?, ?, ?, ?)"
+)
+_QUARANTINE_COLUMNS = "id, subject_key, message_id, payload, received_at, expires_at"
+_QUARANTINE_LIST = (
+    f"SELECT {_QUARANTINE_COLUMNS} FROM quarantine WHERE subject_key = ? ORDER BY id"
+)
+_QUARANTINE_COUNT = "SELECT count(*) FROM quarantine WHERE subject_key = ?"
+_QUARANTINE_REMOVE = "DELETE FROM quarantine WHERE id = ?"
+_QUARANTINE_EXPIRED = (
+    f"SELECT {_QUARANTINE_COLUMNS} FROM quarantine WHERE expires_at <= ? ORDER BY id"
+)
+_PUT_KEY = (
+    "INSERT INTO subject_keys (subject_key, key_id, wrapped_key, created_at) "
+    "VALUES (?, ?, ?, ?) ON CONFLICT (subject_key, key_id) DO NOTHING"
+)
+_GET_KEY = "SELECT wrapped_key FROM subject_keys WHERE subject_key = ? AND key_id = ?"
+_GET_KEYS = (
+    "SELECT key_id, wrapped_key FROM subject_keys WHERE subject_key = ? "
+    "ORDER BY created_at, key_id"
+)
+_DELETE_KEYS = "DELETE FROM subject_keys WHERE subject_key = ?"
+
+
+def _micros(value: datetime, operation: str, argument: str) -> int:
+    return (as_utc(value, operation, argument) - _EPOCH) // _MICROSECOND
+
+
+def _datetime(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def _load(text: str, operation: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise StorageError(f"{operation} failed: a stored JSON value is corrupt") from None
+
+
+class SQLiteStore(SingleConnectionStore):
+    """A :class:`Store` in one SQLite file, safe to share between threads.
+
+    Opening creates the parent directory, the file (owner-only) and the schema
+    as needed.
+    Raises StorageError if any of that fails or the file holds another schema
+    version.
+    """
+
+    page_size: int = 500
+    """Profiles fetched per page by :meth:`iter_profiles`."""
+
+    _driver_errors = (sqlite3.Error,)
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        super().__init__()
+        self.path = os.fspath(path)
+        try:
+            if self.path != ":memory:":
+                # The file holds subject state and wrapped keys: readable by
+                # the owner only. SQLite gives its -wal and -shm files the
+                # same mode.
+                Path(self.path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
+        except OSError as exc:
+            raise StorageError(
+                f"cannot create SQLite store {self.path}: {type(exc).__name__}"
+            ) from None
+        try:
+            # Transactions are explicit (BEGIN IMMEDIATE), hence isolation_level=None.
+            self._conn = sqlite3.connect(
+                self.path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                check_same_thread=False, cached_statements=64,
+            )
+        except sqlite3.Error as exc:
+            raise StorageError(
+                f"cannot open SQLite store {self.path}: {self._describe(exc)}"
+            ) from None
+        try:
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            self._create_schema()
+        except BaseException as exc:
+            self._conn.close()
+            if isinstance(exc, sqlite3.Error):
+                raise StorageError(
+                    f"cannot open SQLite store {self.path}: {self._describe(exc)}"
+                ) from None
+            raise
+
+    def _create_schema(self) -> None:
+        with self._scope("open", atomic=True):
+            self._conn.execute(_CREATE_META)
+            row = self._conn.execute(_GET_META, ("schema_version",)).fetchone()
+            if row is None:
+                self._conn.execute(_SET_META, ("schema_version", SCHEMA_VERSION))
+            elif row[0] != SCHEMA_VERSION:
+                raise StorageError(
+                    f"SQLite store {self.path} has schema version {row[0]!r}, "
+                    f"expected {SCHEMA_VERSION!r}"
+                )
+            for statement in _SCHEMA:
+                self._conn.execute(statement)
+
+    def _control(self, statement: str) -> None:
+        # IMMEDIATE takes the write lock up front, so a transaction never fails
+        # half-way on a lock upgrade; the busy timeout covers the wait.
+        self._conn.execute("BEGIN IMMEDIATE" if statement == "BEGIN" else statement)
+
+    def _close_connection(self) -> None:
+        self._conn.close()
+
+    def _describe(self, exc: BaseException) -> str:
+        code = getattr(exc, "sqlite_errorname", None)
+        return f"{type(exc).__name__} ({code})" if code else type(exc).__name__
+
+    def remember_message(self, message_id: str, seen_at: datetime) -> bool:
+        at = _micros(seen_at, "remember_message", "seen_at")
+        with self._scope("remember_message", atomic=False):
+            return self._conn.execute(_REMEMBER, (message_id, at)).rowcount == 1
+
+    def forget_message(self, message_id: str) -> bool:
+        with self._scope("forget_message", atomic=False):
+            return self._conn.execute(_FORGET_ONE, (message_id,)).rowcount > 0
+
+    def forget_messages_before(self, before: datetime) -> int:
+        at = _micros(before, "forget_messages_before", "before")
+        with self._scope("forget_messages_before", atomic=False):
+            return self._conn.execute(_FORGET, (at,)).rowcount
+
+    def append_consent(self, record: ConsentRecord) -> ConsentRecord:
+        op = "append_consent"
+        captured_at = _micros(record.captured_at, op, "captured_at")
+        received_at = _micros(record.received_at, op, "received_at")
+        purposes = check_grants(record.purposes, op, "purposes")
+        channels = check_grants(record.channels, op, "channels")
+        row = (
+            record.subject_key, record.source, captured_at, received_at,
+            dump_json(purposes, op, "purposes"), dump_json(channels, op, "channels"),
+            record.notice_version, dump_json(dict(record.proof), op, "proof"),
+        )
+        with self._scope(op, atomic=True):
+            seq = self._conn.execute(_APPEND, row).lastrowid
+            if seq is None:
+                raise StorageError(f"{op} failed: no seq was assigned")
+            self._conn.executemany(_UPSERT_CURRENT, [
+                (record.subject_key, scope, name, granted, record.source, captured_at, seq)
+                for scope, grants in (("purpose", purposes), ("channel", channels))
+                for name, granted in grants.items()
+            ])
+        return replace(record, seq=seq)
+
+    def consent_history(self, subject_key: str) -> list[ConsentRecord]:
+        op = "consent_history"
+        with self._scope(op, atomic=False):
+            rows = self._conn.execute(_HISTORY, (subject_key,)).fetchall()
+        return [
+            ConsentRecord(
+                subject_key=key, source=source, captured_at=_datetime(captured),
+                received_at=_datetime(received), purposes=_load(purposes, op),
+                channels=_load(channels, op), notice_version=notice, proof=_load(proof, op),
+                seq=seq,
+            )
+            for seq, key, source, captured, received, purposes, channels, notice, proof in rows
+        ]
+
+    def current_consent(self, subject_key: str) -> dict[tuple[str, str], CurrentConsent]:
+        with self._scope("current_consent", atomic=False):
+            rows = self._conn.execute(_CURRENT, (subject_key,)).fetchall()
+        return {
+            (scope, name): CurrentConsent(
+                name=name, scope=scope, granted=bool(granted), source=source,
+                captured_at=_datetime(captured), seq=seq,
+            )
+            for scope, name, granted, source, captured, seq in rows
+        }
+
+    def get_profile(self, subject_key: str) -> dict[str, Any] | None:
+        with self._scope("get_profile", atomic=False):
+            row = self._conn.execute(_GET_PROFILE, (subject_key,)).fetchone()
+        if row is None:
+            return None
+        data: dict[str, Any] = _load(row[0], "get_profile")
+        return data
+
+    def put_profile(self, subject_key: str, data: Mapping[str, Any], updated_at: datetime) -> None:
+        op = "put_profile"
+        if not isinstance(data, Mapping):
+            raise StorageError(f"{op} failed: data must be a mapping")
+        text = dump_json(dict(data), op, "data")
+        at = _micros(updated_at, op, "updated_at")
+        with self._scope(op, atomic=False):
+            self._conn.execute(_PUT_PROFILE, (subject_key, text, at))
+
+    def delete_profile(self, subject_key: str) -> bool:
+        with self._scope("delete_profile", atomic=False):
+            return self._conn.execute(_DELETE_PROFILE, (subject_key,)).rowcount > 0
+
+    def iter_profiles(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        op = "iter_profiles"
+        size = self.page_size
+        last: str | None = None
+        while True:
+            # The lock is held per page only, so the caller may use the store
+            # between pages.
+            with self._scope(op, atomic=False):
+                if last is None:
+                    rows = self._conn.execute(_FIRST_PROFILES, (size,)).fetchall()
+                else:
+                    rows = self._conn.execute(_NEXT_PROFILES, (last, size)).fetchall()
+            for key, text in rows:
+                yield key, _load(text, op)
+            if len(rows) < size:
+                return
+            last = rows[-1][0]
+
+    def quarantine_add(
+        self,
+        subject_key: str,
+        message_id: str,
+        payload: str,
+        received_at: datetime,
+        expires_at: datetime,
+    ) -> int:
+        op = "quarantine_add"
+        row = (
+            subject_key, message_id, payload,
+            _micros(received_at, op, "received_at"), _micros(expires_at, op, "expires_at"),
+        )
+        with self._scope(op, atomic=False):
+            new_id = self._conn.execute(_QUARANTINE_ADD, row).lastrowid
+        if new_id is None:
+            raise StorageError(f"{op} failed: no id was assigned")
+        return new_id
+
+    def quarantine_list(self, subject_key: str) -> list[QuarantinedEvent]:
+        with self._scope("quarantine_list", atomic=False):
+            rows = self._conn.execute(_QUARANTINE_LIST, (subject_key,)).fetchall()
+        return [_quarantined(row) for row in rows]
+
+    def quarantine_count(self, subject_key: str) -> int:
+        with self._scope("quarantine_count", atomic=False):
+            count: int = self._conn.execute(_QUARANTINE_COUNT, (subject_key,)).fetchone()[0]
+        return count
+
+    def quarantine_remove(self, ids: Sequence[int]) -> int:
+        if not ids:
+            return 0
+        # executemany sums the rows each id deleted; one cached statement
+        # avoids building IN lists against SQLite's parameter limit.
+        with self._scope("quarantine_remove", atomic=True):
+            return self._conn.executemany(_QUARANTINE_REMOVE, [(i,) for i in ids]).rowcount
+
+    def quarantine_expired(self, now: datetime) -> list[QuarantinedEvent]:
+        at = _micros(now, "quarantine_expired", "now")
+        with self._scope("quarantine_expired", atomic=False):
+            rows = self._conn.execute(_QUARANTINE_EXPIRED, (at,)).fetchall()
+        return [_quarantined(row) for row in rows]
+
+    def put_key(
+        self, subject_key: str, key_id: str, wrapped_key: bytes, created_at: datetime
+    ) -> None:
+        op = "put_key"
+        key = bytes(wrapped_key)
+        at = _micros(created_at, op, "created_at")
+        with self._scope(op, atomic=True):
+            if self._conn.execute(_PUT_KEY, (subject_key, key_id, key, at)).rowcount == 1:
+                return
+            row = self._conn.execute(_GET_KEY, (subject_key, key_id)).fetchone()
+            if row is None or bytes(row[0]) != key:
+                raise StorageError(f"{op} failed: a different key is stored under this key id")
+
+    def get_keys(self, subject_key: str) -> dict[str, bytes]:
+        with self._scope("get_keys", atomic=False):
+            rows = self._conn.execute(_GET_KEYS, (subject_key,)).fetchall()
+        return {key_id: bytes(key) for key_id, key in rows}
+
+    def delete_keys(self, subject_key: str) -> int:
+        with self._scope("delete_keys", atomic=False):
+            return self._conn.execute(_DELETE_KEYS, (subject_key,)).rowcount
+
+    def get_meta(self, name: str) -> str | None:
+        with self._scope("get_meta", atomic=False):
+            row = self._conn.execute(_GET_META, (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, name: str, value: str) -> None:
+        with self._scope("set_meta", atomic=False):
+            self._conn.execute(_SET_META, (name, value))
+
+
+def _quarantined(row: tuple[Any, ...]) -> QuarantinedEvent:
+    event_id, subject_key, message_id, payload, received, expires = row
+    return QuarantinedEvent(
+        id=event_id, subject_key=subject_key, message_id=message_id, payload=payload,
+        received_at=_datetime(received), expires_at=_datetime(expires),
+    )
