@@ -15,8 +15,8 @@ so the per-event work is one walk over the payload.
 
 from __future__ import annotations
 
-import ipaddress
 import json
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,12 +53,56 @@ def _better(a: Step | None, b: Step | None) -> Step | None:
     return a
 
 
-@dataclass(frozen=True, slots=True)
+Path = tuple[str, ...]
+_MEMO_LIMIT = 50_000
+
+
+@dataclass(slots=True)
 class Plan:
-    """One trie per granted purpose, plus the default for unnamed fields."""
+    """One trie per granted purpose, plus the default for unnamed fields.
+
+    ``resolve`` answers, per concrete path (list items as ``*``), which step
+    applies to a leaf there and whether any rule names something deeper; the
+    answers are memoized, so events of one kind cost a dict lookup per field.
+    """
 
     roots: tuple[_Node, ...]
     default: Step
+    _memo: dict[Path, tuple[Step, bool]] = field(default_factory=dict)
+
+    def resolve(self, path: Path) -> tuple[Step, bool]:
+        known = self._memo.get(path)
+        if known is not None:
+            return known
+        step: Step | None = None
+        deeper = False
+        for root in self.roots:
+            purpose_step, purpose_deeper = _resolve_in(root, path)
+            step = _better(step, purpose_step)
+            deeper = deeper or purpose_deeper
+        answer = (step or self.default, deeper)
+        if len(self._memo) >= _MEMO_LIMIT:  # payload keys are untrusted: stay bounded
+            self._memo.clear()
+        self._memo[path] = answer
+        return answer
+
+
+def _resolve_in(root: _Node, path: Path) -> tuple[Step | None, bool]:
+    """The most specific step one purpose gives ``path``, and whether it names deeper paths."""
+    states: list[tuple[_Node | None, Step | None]] = [(root, None)]
+    for part in path:
+        following: list[tuple[_Node | None, Step | None]] = []
+        for node, inherited in states:
+            matched = [] if node is None else [
+                c for c in (node.children.get(part), node.children.get("*")) if c is not None]
+            following.extend((c, c.step or inherited) for c in matched)
+            if not matched:
+                following.append((None, inherited))
+        states = following
+    step: Step | None = None
+    for _, inherited in states:
+        step = _better(step, inherited)
+    return step, any(node is not None and node.children for node, _ in states)
 
 
 def compile_plan(rules: tuple[MinimizationRule, ...], purposes: frozenset[str]) -> Plan:
@@ -70,7 +114,7 @@ def compile_plan(rules: tuple[MinimizationRule, ...], purposes: frozenset[str]) 
                 root = tries.setdefault(purpose, _Node())
                 for field_rule in field_rules:
                     _insert(root, field_rule, rule.name)
-    allowlist = any(rule.allowlist for rule in rules) or not rules
+    allowlist = all(rule.allowlist for rule in rules)
     default = Step("drop" if allowlist else "keep", ALLOWLIST_RULE, {})
     return Plan(tuple(tries[p] for p in sorted(tries)), default)
 
@@ -92,48 +136,36 @@ class Minimizer:
                                                                       tuple[FieldAction, ...]]:
         """The minimized payload and the actions taken (paths, never values)."""
         actions: dict[tuple[str, str], str] = {}
-        states = tuple((root, None) for root in plan.roots)
-        result = self._walk_mapping(payload, states, plan.default, "", actions)
+        result = self._walk_mapping(plan, payload, (), actions)
         summary = tuple(FieldAction(path, action, rule) for (path, action), rule in actions.items())
         return (result if isinstance(result, dict) else {}), summary
 
-    def _walk_mapping(self, value: Mapping[str, Any], states: tuple[tuple[_Node, Step | None], ...],
-                      default: Step, path: str, actions: dict[tuple[str, str], str]) -> Any:
+    def _walk_mapping(self, plan: Plan, value: Mapping[str, Any], prefix: Path,
+                      actions: dict[tuple[str, str], str]) -> Any:
         out: dict[str, Any] = {}
         for key, item in value.items():
-            kept = self._walk(item, key, states, default, f"{path}{key}", actions)
+            kept = self._walk(plan, item, (*prefix, key), actions)
             if kept is not _DROPPED:
                 out[key] = kept
         return out if out or not value else _DROPPED
 
-    def _walk(self, value: Any, key: str, states: tuple[tuple[_Node, Step | None], ...],
-              default: Step, path: str, actions: dict[tuple[str, str], str]) -> Any:
-        child_states = []
-        deeper = False
-        for node, inherited in states:
-            for child in (node.children.get(key), node.children.get("*")):
-                if child is not None:
-                    child_states.append((child, child.step or inherited))
-                    deeper = deeper or bool(child.children)
-            if not any(c in node.children for c in (key, "*")):
-                child_states.append((_LEAF, inherited))
+    def _walk(self, plan: Plan, value: Any, path: Path,
+              actions: dict[tuple[str, str], str]) -> Any:
+        step, deeper = plan.resolve(path)
         if deeper and isinstance(value, Mapping):
-            return self._walk_mapping(value, tuple(child_states), default, path + ".", actions)
+            return self._walk_mapping(plan, value, path, actions)
         if deeper and isinstance(value, list):
-            items = [self._walk(item, "*", tuple(child_states), default, f"{path}.*", actions)
-                     for item in value]
+            item_path = (*path, "*")
+            items = [self._walk(plan, item, item_path, actions) for item in value]
             kept = [item for item in items if item is not _DROPPED]
             return kept if kept or not value else _DROPPED
-        step: Step | None = None
-        for _, effective in child_states:
-            step = _better(step, effective)
-        return self._act(value, step or default, path, actions)
+        if step.action == "keep":
+            return value
+        return self._act(value, step, ".".join(path), actions)
 
     def _act(self, value: Any, step: Step, path: str,
              actions: dict[tuple[str, str], str]) -> Any:
         action = step.action
-        if action == "keep":
-            return value
         result: Any = _DROPPED
         if action == "hash":
             text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
@@ -146,17 +178,19 @@ class Minimizer:
         return result
 
 
-_LEAF = _Node()
-
-
 def truncate_ip(value: Any, params: Mapping[str, int]) -> str | None:
     """The network address of ``value`` (IPv4 /24, IPv6 /48 by default), or None if not an IP."""
     if not isinstance(value, str):
         return None
-    try:
-        address = ipaddress.ip_address(value.strip())
-    except ValueError:
-        return None
-    prefix = params.get("ipv4_prefix", 24) if address.version == 4 else params.get(
-        "ipv6_prefix", 48)
-    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False).network_address)
+    for family, default_prefix, name in ((socket.AF_INET, 24, "ipv4_prefix"),
+                                         (socket.AF_INET6, 48, "ipv6_prefix")):
+        try:
+            packed = socket.inet_pton(family, value.strip())
+        except (OSError, ValueError):
+            continue
+        prefix = params.get(name, default_prefix)
+        bits = int.from_bytes(packed, "big")
+        width = len(packed) * 8
+        mask = ((1 << width) - 1) ^ ((1 << (width - prefix)) - 1)
+        return socket.inet_ntop(family, (bits & mask).to_bytes(len(packed), "big"))
+    return None

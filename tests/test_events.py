@@ -66,7 +66,8 @@ KNOWN_PROBLEMS = frozenset(
         TIME_PHRASE,
     }
 )
-VOCABULARY = "\n".join(["invalid event", *KNOWN_PATHS, *KNOWN_PROBLEMS])
+VOCABULARY = "\n".join(["InvalidEvent", "invalid event", *KNOWN_PATHS, *KNOWN_PROBLEMS,
+                        *(f"invalid:{path}" for path in KNOWN_PATHS)])
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -651,6 +652,8 @@ def test_any_json_object_gives_an_event_or_a_value_free_error(raw: dict[str, Any
         assert error.fields
         assert set(error.fields) <= KNOWN_PATHS
         assert set(error.fields.values()) <= KNOWN_PROBLEMS
+        # The message is built from the fixed vocabulary alone.
+        assert str(error) == str(InvalidEvent(error.fields))
         assert_no_values_leak(error, raw)
         return
     assert event.type in EVENT_TYPES

@@ -370,3 +370,25 @@ def test_audit_observers_and_shutdown(make_pipeline: MakePipeline) -> None:
     assert [e.index for e in entries] == [0, 1, 2]
     pipeline.close()
     assert shutdowns == [True]
+
+
+def test_unnamed_fields_are_dropped_unless_a_rule_switches_the_allowlist_off(
+        make_pipeline: MakePipeline, tmp_path: Any) -> None:
+    import shutil
+
+    from tests.conftest import RULES_DIR
+
+    event = track("m-1", consent=ALL_GRANTED, revenue=10, surprise_field="x")
+    outcome = make_pipeline().process(event)
+    assert outcome.event is not None and "surprise_field" not in outcome.event["properties"]
+    assert "properties.surprise_field" in outcome.minimization["drop"]
+
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES_DIR, rules)
+    with (rules / "minimization.yaml").open("a") as handle:
+        handle.write("  - name: open_orders\n    match: {type: track, event: Order Completed}\n"
+                     "    allowlist: false\n    purposes: {}\n")
+    relaxed = make_pipeline(rules_dir=rules, data_dir=tmp_path / "d2",
+                            audit_dir=tmp_path / "a2")
+    outcome = relaxed.process(track("m-1", consent=ALL_GRANTED, revenue=10, surprise_field="x"))
+    assert outcome.event is not None and outcome.event["properties"]["surprise_field"] == "x"

@@ -1,7 +1,7 @@
 """Name globs and dotted field paths: the two matching notations used in the rules files.
 
-Both are parsed once, when the rules load, so per-event matching is a dictionary
-lookup, a string comparison or one precompiled regular expression.
+Both are parsed once, when the rules load, so per-event matching is a string
+comparison or one precompiled regular expression.
 """
 
 from __future__ import annotations
@@ -46,13 +46,3 @@ def parse_field_path(path: str) -> tuple[str, ...]:
         if WILDCARD in segment and segment != WILDCARD:
             raise ValueError("'*' must be a whole segment, e.g. properties.products.*.price")
     return segments
-
-
-def field_path_matches(pattern: tuple[str, ...], path: tuple[str, ...]) -> bool:
-    """Tell whether a concrete path (list indexes as decimal strings) matches a parsed pattern.
-
-    Segments are compared one to one; ``*`` matches exactly one segment of any value.
-    """
-    return len(pattern) == len(path) and all(
-        want in (WILDCARD, got) for want, got in zip(pattern, path, strict=True)
-    )
