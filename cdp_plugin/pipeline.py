@@ -220,21 +220,21 @@ class Pipeline:
         if decision.action is Action.QUARANTINE:
             decision = self._quarantine(event, decision)
         if decision.action is not Action.ALLOW:
-            entry = self._audit_decision(event, decision)
+            entry = self._audit_decision(event, decision, consent)
             status = Status.QUARANTINED if decision.action is Action.QUARANTINE else Status.DROPPED
             return self._count(Outcome(status, event.message_id, decision.reasons,
                                        audit_index=entry.index))
         minimized = self._call("cdp_minimize_event", event=event, decision=decision)
         if minimized is None:
             decision = Decision.drop("no_minimizer")
-            entry = self._audit_decision(event, decision)
+            entry = self._audit_decision(event, decision, consent)
             return self._count(Outcome(Status.DROPPED, event.message_id, decision.reasons,
                                        audit_index=entry.index))
         results = self._call("cdp_update_segments", event=event, decision=decision,
                              consent=consent) or []
         changes = tuple(change for result in results if result for change in result)
         summary = minimized.summary()
-        entry = self._audit_decision(event, decision, summary, changes)
+        entry = self._audit_decision(event, decision, consent, summary, changes)
         self._pending.extend(("cdp_segment_changed", {"change": c}) for c in changes)
         return self._count(Outcome(
             Status.FORWARDED, event.message_id, decision.reasons, dict(minimized.payload),
@@ -311,7 +311,7 @@ class Pipeline:
         assert isinstance(entry, AuditEntry)
         return entry
 
-    def _audit_decision(self, event: Event, decision: Decision,
+    def _audit_decision(self, event: Event, decision: Decision, consent: ConsentView,
                         summary: Mapping[str, list[str]] | None = None,
                         changes: Sequence[SegmentChange] = ()) -> AuditEntry:
         return self._audit({
@@ -319,6 +319,8 @@ class Pipeline:
             "subject": event.subject_key, "type": event.type, "event": event.name,
             "action": decision.action.value, "reasons": list(decision.reasons),
             "purposes": sorted(decision.purposes),
+            "consent": {p: s.value for p, s in sorted(consent.purposes.items())},
+            "jurisdiction": consent.jurisdiction,
             "rules_version": self.runtime.rules.version,
             "minimization": dict(summary or {}),
             "segments": [{"segment": c.segment, "entered": c.entered, "active": c.active}

@@ -62,11 +62,13 @@ class ConsentView:
     A purpose absent from ``purposes`` is ``UNKNOWN``: unknown consent fails
     closed. ``sources`` names, per purpose, where the state came from
     (``preference_center``, ``in_event``, ``legal_basis``...).
+    ``jurisdiction`` is the privacy regime applied (``rules/jurisdictions.yaml``).
     """
 
     subject_key: str
     purposes: Mapping[str, ConsentState] = field(default_factory=_empty)
     sources: Mapping[str, str] = field(default_factory=_empty)
+    jurisdiction: str | None = None
 
     def state(self, purpose: str) -> ConsentState:
         return self.purposes.get(purpose, ConsentState.UNKNOWN)

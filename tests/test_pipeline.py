@@ -38,6 +38,7 @@ def test_granted_event_is_forwarded_minimized_and_audited(make_pipeline: MakePip
     assert record["action"] == "allow" and record["message_id"] == "m-1"
     assert record["index" if "index" in record else "seq"] == outcome.audit_index
     assert "marketing" in record["purposes"]
+    assert record["consent"]["analytics"] == "granted" and record["jurisdiction"] == "EU"
     assert "properties.comment" in record["minimization"]["drop"]
 
 

@@ -81,7 +81,18 @@ def cdp_resolve_consent(event: Event, runtime: Runtime) -> ConsentView:
             states[purpose], sources[purpose] = _STATE[granted], source
         elif basis == "legitimate_interest":
             states[purpose], sources[purpose] = ConsentState.GRANTED, "legal_basis"
-    return ConsentView(event.subject_key, states, sources)
+    return ConsentView(event.subject_key, states, sources, jurisdiction_of(event, runtime))
+
+
+def jurisdiction_of(event: Event, runtime: Runtime) -> str:
+    """The regime for the event's ``context.location`` (the strictest when unknown)."""
+    location = event.payload.get("context")
+    location = location.get("location") if isinstance(location, Mapping) else None
+    country = region = None
+    if isinstance(location, Mapping):
+        country = location.get("country") if isinstance(location.get("country"), str) else None
+        region = location.get("region") if isinstance(location.get("region"), str) else None
+    return runtime.rules.jurisdictions.resolve(country, region).name
 
 
 @hookimpl(trylast=True)
