@@ -94,9 +94,32 @@ class FrequencyCap:
     per_days: int
 
 
+MERGE_POLICIES = ("most_restrictive", "latest")
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentPolicy:
+    """How long consent lasts, which notices it must be given under, how identities merge.
+
+    Consent captured more than ``max_age_days`` ago, or under a notice in
+    ``superseded_notices``, counts as unknown and the subject is due for
+    re-consent. ``merge_policy`` says how the consents of an anonymous id and
+    the user id it is linked to combine.
+    """
+
+    max_age_days: int = 396
+    superseded_notices: frozenset[str] = frozenset()
+    merge_policy: str = "most_restrictive"
+
+
 @dataclass(frozen=True, slots=True)
 class PurposeRules:
-    """The contents of ``purposes.yaml``."""
+    """The contents of ``purposes.yaml``.
+
+    The ``signals`` maps translate in-event consent vocabularies to purposes:
+    Segment/RudderStack/OneTrust category names or ids, Google Consent Mode
+    fields, and IAB TCF purpose ids.
+    """
 
     purposes: Mapping[str, Purpose]
     channels: tuple[str, ...]
@@ -105,6 +128,9 @@ class PurposeRules:
     events: tuple[tuple[EventMatch, frozenset[str]], ...]
     destinations: Mapping[str, frozenset[str]]
     segment_categories: Mapping[str, frozenset[str]]
+    consent_mode: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    tcf_purposes: Mapping[int, frozenset[str]] = field(default_factory=dict)
+    consent: ConsentPolicy = ConsentPolicy()
     _memo: Callable[[str, str | None], frozenset[str]] = field(
         init=False, repr=False, compare=False
     )

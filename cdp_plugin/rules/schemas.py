@@ -42,7 +42,9 @@ from cdp_plugin.rules.model import (
     ACTION_PARAMETERS,
     CONSENT_MODELS,
     LEGAL_BASES,
+    MERGE_POLICIES,
     REVIEW_STATUSES,
+    ConsentPolicy,
     EventMatch,
     FieldRule,
     FrequencyCap,
@@ -337,6 +339,20 @@ class EventPurposesSchema(_RulesSchema):
 
 class SignalsSchema(_RulesSchema):
     segment_categories = _Mapping(keys=_Str(), values=_List(_Str()), load_default=dict)
+    consent_mode = _Mapping(keys=_Str(), values=_List(_Str()), load_default=dict)
+    tcf_purposes = _Mapping(keys=_Int(validate=validate.Range(min=1, max=24)),
+                            values=_List(_Str()), load_default=dict)
+
+
+class ConsentPolicySchema(_RulesSchema):
+    max_age_days = _Int(validate=validate.Range(min=1), load_default=396)
+    superseded_notices = _List(_Str(), load_default=list)
+    merge_policy = _Str(validate=validate.OneOf(MERGE_POLICIES), load_default="most_restrictive")
+
+    @post_load
+    def _build(self, data: dict[str, Any], **kwargs: Any) -> ConsentPolicy:
+        return ConsentPolicy(data["max_age_days"], frozenset(data["superseded_notices"]),
+                             data["merge_policy"])
 
 
 class PurposesFileSchema(_RulesSchema):
@@ -350,6 +366,7 @@ class PurposesFileSchema(_RulesSchema):
     events = _List(_Nested(EventPurposesSchema), required=True)
     destinations = _Mapping(keys=_Str(), values=_List(_Str()), load_default=dict)
     signals = _Nested(SignalsSchema, load_default=dict)
+    consent = _Nested(ConsentPolicySchema, load_default=dict)
 
     @validates_schema(pass_original=True, skip_on_field_errors=False)
     def _check_references(self, data: Any, original: Any, **kwargs: Any) -> None:
@@ -368,9 +385,10 @@ class PurposesFileSchema(_RulesSchema):
                 )
             for name, served in _as_dict(raw.get("destinations")).items():
                 _check_purposes(problems, ("destinations", name), served, defined)
-            categories = _as_dict(_as_dict(raw.get("signals")).get("segment_categories"))
-            for name, mapped in categories.items():
-                _check_purposes(problems, ("signals", "segment_categories", name), mapped, defined)
+            signals = _as_dict(raw.get("signals"))
+            for vocabulary in ("segment_categories", "consent_mode", "tcf_purposes"):
+                for name, mapped in _as_dict(signals.get(vocabulary)).items():
+                    _check_purposes(problems, ("signals", vocabulary, name), mapped, defined)
         channels = raw.get("channels")
         if isinstance(channels, list):
             for channel in _as_dict(raw.get("frequency_caps")):
@@ -383,7 +401,13 @@ class PurposesFileSchema(_RulesSchema):
 
     @post_load
     def _build(self, data: dict[str, Any], **kwargs: Any) -> PurposeRules:
-        categories = data["signals"].get("segment_categories", {})
+        signals = data["signals"]
+
+        def purposes_by(vocabulary: str) -> MappingProxyType[Any, frozenset[str]]:
+            mapping = signals.get(vocabulary, {})
+            return MappingProxyType({key: frozenset(value) for key, value in mapping.items()})
+
+        consent = data["consent"]
         return PurposeRules(
             purposes=MappingProxyType(
                 {name: Purpose(name, **spec) for name, spec in data["purposes"].items()}
@@ -397,9 +421,10 @@ class PurposesFileSchema(_RulesSchema):
             destinations=MappingProxyType(
                 {name: frozenset(served) for name, served in data["destinations"].items()}
             ),
-            segment_categories=MappingProxyType(
-                {name: frozenset(mapped) for name, mapped in categories.items()}
-            ),
+            segment_categories=purposes_by("segment_categories"),
+            consent_mode=purposes_by("consent_mode"),
+            tcf_purposes=purposes_by("tcf_purposes"),
+            consent=consent if isinstance(consent, ConsentPolicy) else ConsentPolicy(),
         )
 
 

@@ -3,12 +3,18 @@
 Resolution, per purpose the event serves (``rules/purposes.yaml``):
 
 * ``contract`` purposes are granted by their legal basis;
-* otherwise the latest statement wins by capture time, between the ledger's
-  current state and the event's own consent object (Segment's
-  ``context.consent.categoryPreferences``); at equal times the ledger beats
-  the in-event signal and a denial beats a grant;
-* with no statement, ``legitimate_interest`` purposes are granted and
-  ``consent`` purposes are unknown, which fails closed.
+* otherwise the latest statement wins (:mod:`cdp_plugin.consent.statements`)
+  among the ledger's current state and the event's own signals: Segment and
+  RudderStack consent objects, Google Consent Mode, and Global Privacy
+  Control where the jurisdiction honours it;
+* ledger states older than the policy's maximum age, or given under a
+  superseded notice, are ignored (the subject is due for re-consent);
+* when the event links an anonymous id to a user id (identify with both ids,
+  alias), both ledgers count, merged by the configured policy (by default
+  the most restrictive);
+* with no statement, ``legitimate_interest`` purposes are granted, and
+  ``consent`` purposes are granted in opt-out jurisdictions and unknown in
+  opt-in ones. Unknown fails closed.
 
 Decision: allowed for the granted purposes if at least one consent purpose
 the event serves is granted (or it serves none); quarantined while any of
@@ -18,9 +24,18 @@ them is still unknown; dropped when all are denied.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from cdp_plugin.consent.signals import in_event_statements
+from cdp_plugin.consent.statements import (
+    EXPLICIT,
+    Statement,
+    latest,
+    most_restrictive,
+    state_of,
+)
 from cdp_plugin.markers import hookimpl
+from cdp_plugin.rules.model import ConsentPolicy, Jurisdiction
 from cdp_plugin.runtime import Runtime
 from cdp_plugin.storage.base import ConsentRecord
 from cdp_plugin.types import (
@@ -32,67 +47,85 @@ from cdp_plugin.types import (
     Event,
 )
 
-IN_EVENT = "in_event"
 _STATE = {True: ConsentState.GRANTED, False: ConsentState.DENIED}
 
 
-def segment_signal(event: Event, categories: Mapping[str, frozenset[str]]) -> dict[str, bool]:
-    """Purposes stated by the event's Segment consent object; a denial by any
-    category mapped to a purpose denies it."""
+def jurisdiction_for(event: Event, runtime: Runtime) -> Jurisdiction:
+    """The regime for the event's ``context.location`` (the strictest when unknown)."""
     context = event.payload.get("context")
-    consent = context.get("consent") if isinstance(context, Mapping) else None
-    prefs = consent.get("categoryPreferences") if isinstance(consent, Mapping) else None
-    if not isinstance(prefs, Mapping):
-        return {}
-    stated: dict[str, bool] = {}
-    for category, value in prefs.items():
-        if not isinstance(value, bool):
+    location = context.get("location") if isinstance(context, Mapping) else None
+    country = region = None
+    if isinstance(location, Mapping):
+        country = location.get("country") if isinstance(location.get("country"), str) else None
+        region = location.get("region") if isinstance(location.get("region"), str) else None
+    return runtime.rules.jurisdictions.resolve(country, region)
+
+
+def ledger_statements(runtime: Runtime, subject_key: str, at: datetime,
+                      policy: ConsentPolicy) -> tuple[dict[str, Statement], set[str]]:
+    """The subject's valid ledger statements per purpose, and the purposes
+    whose state has expired or was given under a superseded notice."""
+    oldest = at - timedelta(days=policy.max_age_days)
+    valid: dict[str, Statement] = {}
+    stale: set[str] = set()
+    for (scope, name), state in runtime.store.current_consent(subject_key).items():
+        if scope != "purpose":
             continue
-        for purpose in categories.get(category, ()):
-            stated[purpose] = stated.get(purpose, True) and value
-    return stated
+        if state.captured_at < oldest or state.notice_version in policy.superseded_notices:
+            stale.add(name)
+        else:
+            valid[name] = Statement(name, state.granted, state.captured_at, state.source,
+                                    EXPLICIT)
+    return valid, stale
+
+
+def linked_subject_keys(event: Event, runtime: Runtime) -> list[str]:
+    """Keys of other identities the event links to its subject."""
+    linked = []
+    if event.user_id and event.anonymous_id:
+        linked.append(event.anonymous_id)
+    previous = event.payload.get("previousId") if event.type == "alias" else None
+    if isinstance(previous, str) and previous:
+        linked.append(previous)
+    return [runtime.pseudonymizer.subject(identity) for identity in linked]
 
 
 @hookimpl
 def cdp_resolve_consent(event: Event, runtime: Runtime) -> ConsentView:
     """The ledger plus in-event signals, per purpose the event serves."""
     rules = runtime.rules.purposes
-    needed = rules.purposes_for(event.type, event.name)
-    ledger = runtime.store.current_consent(event.subject_key)
-    in_event = segment_signal(event, rules.segment_categories)
+    policy = rules.consent
+    regime = jurisdiction_for(event, runtime)
+    ledger, stale = ledger_statements(runtime, event.subject_key, event.timestamp, policy)
+    for key in linked_subject_keys(event, runtime):
+        other, other_stale = ledger_statements(runtime, key, event.timestamp, policy)
+        stale |= other_stale
+        for purpose, statement in other.items():
+            mine = ledger.get(purpose)
+            merged = (most_restrictive(mine, statement) if policy.merge_policy ==
+                      "most_restrictive" else latest(s for s in (mine, statement) if s))
+            if merged is not None:
+                ledger[purpose] = merged
+    signals: dict[str, list[Statement]] = {}
+    for statement in in_event_statements(event, rules, regime.honours_gpc):
+        signals.setdefault(statement.purpose, []).append(statement)
     states: dict[str, ConsentState] = {}
     sources: dict[str, str] = {}
-    for purpose in needed:
+    for purpose in rules.purposes_for(event.type, event.name):
         basis = rules.purposes[purpose].legal_basis
+        winner = latest([*signals.get(purpose, ()), *([ledger[purpose]] if purpose in ledger
+                                                      else ())])
         if basis == "contract":
             states[purpose], sources[purpose] = ConsentState.GRANTED, "legal_basis"
-            continue
-        # (captured_at, ledger beats in-event, denial beats grant) orders the statements.
-        statements: list[tuple[datetime, int, int, bool, str]] = []
-        recorded = ledger.get(("purpose", purpose))
-        if recorded is not None:
-            statements.append((recorded.captured_at, 1, int(not recorded.granted),
-                               recorded.granted, recorded.source))
-        if purpose in in_event:
-            granted = in_event[purpose]
-            statements.append((event.timestamp, 0, int(not granted), granted, IN_EVENT))
-        if statements:
-            *_, granted, source = max(statements)
-            states[purpose], sources[purpose] = _STATE[granted], source
+        elif winner is not None:
+            states[purpose], sources[purpose] = state_of(winner), winner.source
         elif basis == "legitimate_interest":
             states[purpose], sources[purpose] = ConsentState.GRANTED, "legal_basis"
-    return ConsentView(event.subject_key, states, sources, jurisdiction_of(event, runtime))
-
-
-def jurisdiction_of(event: Event, runtime: Runtime) -> str:
-    """The regime for the event's ``context.location`` (the strictest when unknown)."""
-    location = event.payload.get("context")
-    location = location.get("location") if isinstance(location, Mapping) else None
-    country = region = None
-    if isinstance(location, Mapping):
-        country = location.get("country") if isinstance(location.get("country"), str) else None
-        region = location.get("region") if isinstance(location.get("region"), str) else None
-    return runtime.rules.jurisdictions.resolve(country, region).name
+        elif regime.model == "opt_out":
+            states[purpose], sources[purpose] = ConsentState.GRANTED, "jurisdiction_default"
+        elif purpose in stale:
+            sources[purpose] = "expired"
+    return ConsentView(event.subject_key, states, sources, regime.name)
 
 
 @hookimpl(trylast=True)

@@ -45,8 +45,8 @@ class ConsentRecord:
 class CurrentConsent:
     """The state that holds now for one purpose or channel of one subject.
 
-    ``scope`` is ``"purpose"`` or ``"channel"``; ``source``, ``captured_at``
-    and ``seq`` identify the ledger record the state comes from.
+    ``scope`` is ``"purpose"`` or ``"channel"``; ``source``, ``captured_at``,
+    ``seq`` and ``notice_version`` come from the ledger record the state comes from.
     """
 
     name: str
@@ -55,6 +55,7 @@ class CurrentConsent:
     source: str
     captured_at: datetime
     seq: int
+    notice_version: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +136,17 @@ class Store(ABC):
     @abstractmethod
     def current_consent(self, subject_key: str) -> dict[tuple[str, str], CurrentConsent]:
         """Return the subject's current state keyed by ``(scope, name)``; empty if none.
+
+        Raises StorageError on failure.
+        """
+
+    @abstractmethod
+    def stale_consent(
+        self, captured_before: datetime, superseded_notices: Sequence[str]
+    ) -> Iterator[tuple[str, CurrentConsent]]:
+        """Yield ``(subject_key, state)`` for current purpose and channel states
+        captured before ``captured_before`` or given under one of
+        ``superseded_notices``, ordered by subject key.
 
         Raises StorageError on failure.
         """

@@ -116,8 +116,15 @@ _HISTORY = (
     "notice_version, proof FROM consent_ledger WHERE subject_key = %s ORDER BY seq"
 )
 _CURRENT = (
-    "SELECT scope, name, granted, source, captured_at, seq FROM consent_current "
-    "WHERE subject_key = %s ORDER BY scope, name"
+    "SELECT c.scope, c.name, c.granted, c.source, c.captured_at, c.seq, l.notice_version "
+    "FROM consent_current c JOIN consent_ledger l ON l.seq = c.seq "
+    "WHERE c.subject_key = %s ORDER BY c.scope, c.name"
+)
+_STALE = (
+    "SELECT c.subject_key, c.scope, c.name, c.granted, c.source, c.captured_at, c.seq, "
+    "l.notice_version FROM consent_current c JOIN consent_ledger l ON l.seq = c.seq "
+    "WHERE c.captured_at < %s OR l.notice_version = ANY_NOTICES "
+    "ORDER BY c.subject_key, c.scope, c.name"
 )
 _GET_PROFILE = "SELECT data FROM profiles WHERE subject_key = %s"
 _PUT_PROFILE = (
@@ -282,10 +289,26 @@ class PostgresStore(SingleConnectionStore):
         return {
             (scope, name): CurrentConsent(
                 name=name, scope=scope, granted=granted, source=source,
-                captured_at=_utc(captured), seq=seq,
+                captured_at=_utc(captured), seq=seq, notice_version=notice,
             )
-            for scope, name, granted, source, captured, seq in rows
+            for scope, name, granted, source, captured, seq, notice in rows
         }
+
+    def stale_consent(
+        self, captured_before: datetime, superseded_notices: Sequence[str]
+    ) -> Iterator[tuple[str, CurrentConsent]]:
+        op = "stale_consent"
+        before = as_utc(captured_before, op, "captured_before")
+        notices = [str(n) for n in superseded_notices]
+        query = _STALE.replace("ANY_NOTICES", "ANY(%s)")
+        params = (before, notices)
+        with self._scope(op, atomic=False):
+            rows = self._conn.execute(query, params).fetchall()
+        for key, scope, name, granted, source, captured, seq, notice in rows:
+            yield key, CurrentConsent(
+                name=name, scope=scope, granted=granted, source=source,
+                captured_at=_utc(captured), seq=seq, notice_version=notice,
+            )
 
     def get_profile(self, subject_key: str) -> dict[str, Any] | None:
         with self._scope("get_profile", atomic=False):

@@ -115,8 +115,15 @@ _HISTORY = (
     "notice_version, proof FROM consent_ledger WHERE subject_key = ? ORDER BY seq"
 )
 _CURRENT = (
-    "SELECT scope, name, granted, source, captured_at, seq FROM consent_current "
-    "WHERE subject_key = ? ORDER BY scope, name"
+    "SELECT c.scope, c.name, c.granted, c.source, c.captured_at, c.seq, l.notice_version "
+    "FROM consent_current c JOIN consent_ledger l ON l.seq = c.seq "
+    "WHERE c.subject_key = ? ORDER BY c.scope, c.name"
+)
+_STALE = (
+    "SELECT c.subject_key, c.scope, c.name, c.granted, c.source, c.captured_at, c.seq, "
+    "l.notice_version FROM consent_current c JOIN consent_ledger l ON l.seq = c.seq "
+    "WHERE c.captured_at < ? OR l.notice_version = ANY_NOTICES "
+    "ORDER BY c.subject_key, c.scope, c.name"
 )
 _GET_PROFILE = "SELECT data FROM profiles WHERE subject_key = ?"
 _PUT_PROFILE = (
@@ -302,10 +309,27 @@ class SQLiteStore(SingleConnectionStore):
         return {
             (scope, name): CurrentConsent(
                 name=name, scope=scope, granted=bool(granted), source=source,
-                captured_at=_datetime(captured), seq=seq,
+                captured_at=_datetime(captured), seq=seq, notice_version=notice,
             )
-            for scope, name, granted, source, captured, seq in rows
+            for scope, name, granted, source, captured, seq, notice in rows
         }
+
+    def stale_consent(
+        self, captured_before: datetime, superseded_notices: Sequence[str]
+    ) -> Iterator[tuple[str, CurrentConsent]]:
+        op = "stale_consent"
+        before = _micros(captured_before, op, "captured_before")
+        notices = [str(n) for n in superseded_notices]
+        marks = ", ".join("?" for _ in notices) or "NULL"
+        query = _STALE.replace("= ANY_NOTICES", f"IN ({marks})")
+        params = (before, *notices)
+        with self._scope(op, atomic=False):
+            rows = self._conn.execute(query, params).fetchall()
+        for key, scope, name, granted, source, captured, seq, notice in rows:
+            yield key, CurrentConsent(
+                name=name, scope=scope, granted=bool(granted), source=source,
+                captured_at=_datetime(captured), seq=seq, notice_version=notice,
+            )
 
     def get_profile(self, subject_key: str) -> dict[str, Any] | None:
         with self._scope("get_profile", atomic=False):

@@ -685,3 +685,29 @@ def test_unreachable_postgres_is_a_storage_error_without_the_dsn() -> None:
     with pytest.raises(StorageError, match="cannot connect to PostgreSQL") as raised:
         PostgresStore(dsn)
     assert "hunter2" not in str(raised.value) and "127.0.0.1" not in str(raised.value)
+
+
+def test_current_consent_carries_the_notice_version(store: Store) -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    store.append_consent(ConsentRecord("s_a", "preference_center", at, at, {"analytics": True},
+                                       {}, notice_version="2026-01"))
+    [state] = store.current_consent("s_a").values()
+    assert state.notice_version == "2026-01"
+
+
+def test_stale_consent_finds_old_and_superseded_states(store: Store) -> None:
+    old = datetime(2025, 1, 1, tzinfo=UTC)
+    new = datetime(2026, 6, 1, tzinfo=UTC)
+    store.append_consent(ConsentRecord("s_old", "import", old, old, {"analytics": True}, {},
+                                       notice_version="2026-01"))
+    store.append_consent(ConsentRecord("s_superseded", "import", new, new,
+                                       {"marketing": True}, {"email": True},
+                                       notice_version="2024-01"))
+    store.append_consent(ConsentRecord("s_fresh", "import", new, new, {"analytics": True}, {},
+                                       notice_version="2026-01"))
+    cutoff = datetime(2025, 6, 1, tzinfo=UTC)
+    found = [(key, state.scope, state.name) for key, state in
+             store.stale_consent(cutoff, ["2024-01"])]
+    assert found == [("s_old", "purpose", "analytics"), ("s_superseded", "channel", "email"),
+                     ("s_superseded", "purpose", "marketing")]
+    assert [key for key, _ in store.stale_consent(cutoff, [])] == ["s_old"]

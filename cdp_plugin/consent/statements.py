@@ -1,0 +1,56 @@
+"""Consent statements and their resolution into one state per purpose.
+
+A statement says "purpose P was granted (or denied) at time T, according to
+source S". For one purpose the latest statement by capture time wins; at the
+same time an explicit ledger record beats an in-event signal, and a denial
+beats a grant. So a withdrawal always beats an older grant, and an explicit
+preference-center record beats in-event signals older than it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from cdp_plugin.types import ConsentState
+
+EXPLICIT = 1
+"""Rank of ledger statements (preference center, imports)."""
+IN_EVENT = 0
+"""Rank of statements read from the event itself."""
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """One source's word on one purpose."""
+
+    purpose: str
+    granted: bool
+    captured_at: datetime
+    source: str
+    rank: int = IN_EVENT
+
+    def order(self) -> tuple[datetime, int, bool]:
+        """Sort key: later wins, then explicit over in-event, then denial over grant."""
+        return (self.captured_at, self.rank, not self.granted)
+
+
+def latest(statements: Iterable[Statement]) -> Statement | None:
+    """The statement that decides, or None if there is none."""
+    return max(statements, key=Statement.order, default=None)
+
+
+def state_of(statement: Statement | None) -> ConsentState:
+    if statement is None:
+        return ConsentState.UNKNOWN
+    return ConsentState.GRANTED if statement.granted else ConsentState.DENIED
+
+
+def most_restrictive(first: Statement | None, second: Statement | None) -> Statement | None:
+    """For linked identities: a denial on either side wins, else the later grant."""
+    if first is None or second is None:
+        return first or second
+    if first.granted != second.granted:
+        return first if not first.granted else second
+    return max(first, second, key=Statement.order)
