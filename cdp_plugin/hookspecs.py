@@ -10,9 +10,10 @@ Each kind of hook has its own error policy, enforced by
   ``cdp_write_audit``) fail closed: if any implementation raises, the event is
   not forwarded and a ``plugin.error`` audit record names the plugin.
 * **Observer hooks** (``cdp_segment_changed``, ``cdp_consent_changed``,
-  ``cdp_audit_record_written``, ``cdp_ingest_error``, ``cdp_shutdown``) are
-  called once per implementation; a failure is logged and isolated, so one
-  broken observer neither stops the others nor the event.
+  ``cdp_quarantine_released``, ``cdp_audit_record_written``,
+  ``cdp_ingest_error``, ``cdp_shutdown``) are called once per implementation;
+  a failure is logged and isolated, so one broken observer neither stops the
+  others nor the event.
 
 Implementations may accept fewer arguments than a spec names (pluggy passes
 only those asked for), so new arguments can be added without breaking plugins.
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
         Event,
         IngestError,
         MinimizedEvent,
+        Outcome,
         SegmentChange,
     )
 
@@ -159,6 +161,14 @@ def cdp_consent_changed(change: ConsentChange, runtime: Runtime) -> None:
     """Observer: the current consent state of a subject changed for one
     purpose. Called after the change was recorded and audited. Return value
     is ignored."""
+
+
+@_hookspec
+def cdp_quarantine_released(outcome: Outcome, runtime: Runtime) -> None:
+    """Observer: called for each quarantined event forwarded after its
+    subject's consent became known, in the original order, after the store
+    committed. ``outcome.event`` is the minimized payload to send downstream.
+    Return value is ignored."""
 
 
 @_hookspec

@@ -40,7 +40,7 @@ from cdp_plugin.storage import open_store
 from cdp_plugin.types import (
     Action,
     AuditEntry,
-    ConsentChange,
+    ConsentResult,
     ConsentUpdate,
     ConsentView,
     Decision,
@@ -131,11 +131,15 @@ class Pipeline:
             outcomes = [self._process_one(raw, headers) for raw in raws]
         return outcomes
 
-    def record_consent(self, update: ConsentUpdate) -> list[ConsentChange]:
-        """Record a preference update in the ledger, audit it, notify observers.
+    def record_consent(self, update: ConsentUpdate) -> ConsentResult:
+        """Record a preference update in the ledger, audit it, notify observers,
+        and settle the subject's quarantined events under the new state.
 
-        Raises :class:`PluginError` if the recording hook fails or no plugin
-        records consent; nothing is recorded then.
+        Held events that are now allowed are released in their original order
+        with their original timestamps (``ConsentResult.released``, and the
+        ``cdp_quarantine_released`` hook); those now denied are purged. Raises
+        :class:`PluginError` if the recording hook fails or no plugin records
+        consent; nothing is recorded then.
         """
         subject_key = self.runtime.pseudonymizer.subject(update.subject_id)
         with self._unit_of_work():
@@ -153,7 +157,22 @@ class Pipeline:
                              "current": c.current.value} for c in changes],
             })
             self._pending.extend(("cdp_consent_changed", {"change": c}) for c in changes)
-        return changes
+            settled = self._settle_quarantine(subject_key) if changes else []
+        return ConsentResult(tuple(changes), tuple(settled))
+
+    def expire_quarantine(self, now: datetime | None = None) -> int:
+        """Purge held events whose time to live has passed; returns how many.
+
+        A CDP schedules this (e.g. every few minutes); each purge is audited.
+        """
+        with self._unit_of_work():
+            store = self.runtime.store
+            expired = store.quarantine_expired(now or self.clock())
+            for held in expired:
+                self._audit({"kind": "quarantine.purged", "message_id": held.message_id,
+                             "subject": held.subject_key, "reasons": ["quarantine.expired"]})
+            store.quarantine_remove([held.id for held in expired])
+        return len(expired)
 
     @contextmanager
     def _unit_of_work(self) -> Iterator[None]:
@@ -204,12 +223,42 @@ class Pipeline:
                          "subject": event.subject_key})
             return self._count(Outcome(Status.DUPLICATE, event.message_id, ("duplicate",)))
         try:
-            return self._decide_and_apply(event)
+            outcome = self._decide_and_apply(event)
+            assert outcome is not None  # only held events can stay undecided
+            return outcome
         except PluginError as exc:
             store.forget_message(event.message_id)
             return self._plugin_failed(event, exc)
 
-    def _decide_and_apply(self, event: Event) -> Outcome:
+    def _settle_quarantine(self, subject_key: str) -> list[Outcome]:
+        """Decide each held event of the subject again, in original order;
+        release or purge those that no longer wait for consent."""
+        store = self.runtime.store
+        settled = []
+        for held in store.quarantine_list(subject_key):
+            stored = json.loads(held.payload)
+            event = parse_event(stored["event"], self.runtime.pseudonymizer.subject,
+                                stored["headers"])
+            try:
+                outcome = self._decide_and_apply(event, held=True)
+            except PluginError as exc:
+                self._plugin_failed(event, exc)  # stays held; the error is audited
+                continue
+            if outcome is None:
+                continue
+            store.quarantine_remove([held.id])
+            released = outcome.status is Status.FORWARDED
+            self._audit({"kind": "quarantine.released" if released else "quarantine.purged",
+                         "message_id": held.message_id, "subject": subject_key,
+                         "reasons": list(outcome.reasons)})
+            if released:
+                self._pending.append(("cdp_quarantine_released", {"outcome": outcome}))
+            settled.append(outcome)
+        return settled
+
+    def _decide_and_apply(self, event: Event, held: bool = False) -> Outcome | None:
+        """Decide and act on one event; for an event already ``held`` in
+        quarantine, None means it stays there."""
         consent = (self._call("cdp_resolve_consent", event=event)
                    or ConsentView(event.subject_key))
         decision = (self._call("cdp_decide", event=event, consent=consent)
@@ -218,6 +267,8 @@ class Pipeline:
                 not decision.purposes or not decision.purposes <= consent.granted):
             decision = Decision.drop("consent.not_granted")
         if decision.action is Action.QUARANTINE:
+            if held:
+                return None
             decision = self._quarantine(event, decision)
         if decision.action is not Action.ALLOW:
             entry = self._audit_decision(event, decision, consent)
@@ -247,8 +298,9 @@ class Pipeline:
         if store.quarantine_count(event.subject_key) >= config.quarantine_per_subject:
             return Decision.drop(*decision.reasons, "quarantine.full")
         now = self.clock()
+        held = {"event": dict(event.payload), "headers": dict(event.headers)}
         store.quarantine_add(event.subject_key, event.message_id,
-                             json.dumps(dict(event.payload), separators=(",", ":")),
+                             json.dumps(held, separators=(",", ":")),
                              now, now + timedelta(hours=config.quarantine_ttl_hours))
         return decision
 

@@ -214,6 +214,19 @@ class IngestError:
     fields: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class ConsentResult:
+    """What recording a preference update did.
+
+    ``changes`` are the purposes whose current state changed; ``released``
+    are the outcomes of the subject's quarantined events that the new state
+    settled, in their original order (forwarded ones carry the payload).
+    """
+
+    changes: tuple[ConsentChange, ...] = ()
+    released: tuple[Outcome, ...] = ()
+
+
 class Status(enum.StrEnum):
     """What the host should do with an event after the pipeline ran."""
 

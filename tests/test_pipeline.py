@@ -88,7 +88,7 @@ def test_ledger_grant_allows_and_later_withdrawal_wins(make_pipeline: MakePipeli
     grant = ConsentUpdate(RAW_USER, datetime(2026, 11, 1, tzinfo=UTC), "preference_center",
                           purposes={"analytics": True, "personalization": True,
                                     "marketing": True})
-    changes = pipeline.record_consent(grant)
+    changes = list(pipeline.record_consent(grant).changes)
     assert {c.purpose for c in changes} == {"analytics", "personalization", "marketing"}
     assert seen == changes
     assert pipeline.process(track("m-1")).status is Status.FORWARDED
@@ -321,7 +321,7 @@ def test_record_consent_first_result_wins(make_pipeline: MakePipeline) -> None:
     pipeline = make_pipeline(ExternalLedger())
     update = ConsentUpdate(RAW_USER, datetime(2026, 11, 1, tzinfo=UTC), "import",
                            purposes={"analytics": True})
-    assert pipeline.record_consent(update) == []
+    assert pipeline.record_consent(update).changes == ()
     key = pipeline.runtime.pseudonymizer.subject(RAW_USER)
     assert pipeline.runtime.store.consent_history(key) == []
 

@@ -41,6 +41,7 @@ class Summary:
     def __init__(self) -> None:
         self.statuses: Counter[str] = Counter()
         self.reasons: dict[str, Counter[str]] = {}
+        self.settled: Counter[str] = Counter()
 
     def add(self, outcomes: Iterable[Outcome]) -> None:
         for outcome in outcomes:
@@ -48,6 +49,15 @@ class Summary:
             if outcome.status is not Status.FORWARDED:
                 bucket = self.reasons.setdefault(outcome.status.value, Counter())
                 bucket.update(outcome.reasons)
+
+    def add_released(self, outcomes: Iterable[Outcome]) -> None:
+        """Held events settled by a consent change: no longer quarantined."""
+        for outcome in outcomes:
+            self.statuses[Status.QUARANTINED.value] -= 1
+            self.reasons[Status.QUARANTINED.value]["consent.unknown"] -= 1
+            key = "released" if outcome.status is Status.FORWARDED else "purged"
+            self.settled[key] += 1
+        self.add(outcomes)
 
     @property
     def processed(self) -> int:
@@ -57,8 +67,10 @@ class Summary:
         return {
             "processed": self.processed,
             **{status.value: self.statuses.get(status.value, 0) for status in Status},
-            "reasons": {status: dict(sorted(counts.items()))
+            "reasons": {status: dict(sorted((r, n) for r, n in counts.items() if n))
                         for status, counts in sorted(self.reasons.items())},
+            "quarantine_settled": {"released": self.settled["released"],
+                                   "purged": self.settled["purged"]},
         }
 
     def render(self) -> str:
@@ -68,6 +80,9 @@ class Summary:
             lines.append(f"{status.value:<12} {data[status.value]}")
             for reason, count in data["reasons"].get(status.value, {}).items():
                 lines.append(f"  {reason:<40} {count}")
+        settled = data["quarantine_settled"]
+        lines.append(f"held events later released {settled['released']}, "
+                     f"purged {settled['purged']} (counted above under their final status)")
         return "\n".join(lines)
 
     def emit(self, as_json: bool, stream: IO[str] | None = None) -> None:

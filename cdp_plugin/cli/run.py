@@ -126,7 +126,9 @@ def demo_command(args: argparse.Namespace) -> int:
                     progress.update(summary.processed)
             elif item.preference is not None:
                 _process(pipeline, batch, out, summary)  # keep the stream's order
-                pipeline.record_consent(item.preference)
+                released = pipeline.record_consent(item.preference).released
+                _write_forwarded(list(released), out)
+                summary.add_released(released)
                 preferences += 1
         _process(pipeline, batch, out, summary)
         progress.finish(summary.processed)

@@ -1,0 +1,153 @@
+"""Consent resolution: in-event signals, jurisdictions, expiry, linked identities."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from cdp_plugin.types import ConsentUpdate, Status
+from tests.conftest import MakePipeline, audit_records
+from tests.events import track
+
+USER = "user-carol@example.com"
+
+
+def _located(event: dict[str, Any], country: str, region: str | None = None) -> dict[str, Any]:
+    event["context"]["location"] = {"country": country, **({"region": region} if region else {})}
+    return event
+
+
+def _page(message_id: str, **context: Any) -> dict[str, Any]:
+    return {"type": "page", "name": "Home", "messageId": message_id, "userId": USER,
+            "timestamp": "2026-11-20T10:00:00Z", "properties": {"path": "/"},
+            "context": context}
+
+
+def test_rudderstack_and_strategy(make_pipeline: MakePipeline) -> None:
+    pipeline = make_pipeline()
+    both = {"allowedConsentIds": ["C0002", "C0003"], "deniedConsentIds": [],
+            "resolutionStrategy": "and"}
+    outcome = pipeline.process(_page("m-1", consentManagement=both))
+    assert outcome.forwarded and outcome.purposes >= {"analytics", "personalization"}
+    denied = {"allowedConsentIds": [], "deniedConsentIds": ["C0002", "C0003"]}
+    assert pipeline.process(_page("m-2", consentManagement=denied)).reasons == (
+        "consent.denied",)
+
+
+def test_rudderstack_or_strategy_needs_one_allowed_category() -> None:
+    from datetime import datetime as dt
+
+    from cdp_plugin.consent.signals import rudderstack_statements
+    from cdp_plugin.rules.loader import load_rules
+    from cdp_plugin.types import Event
+    from tests.conftest import RULES_DIR
+
+    rules = load_rules(RULES_DIR).purposes
+    payload = {"context": {"consentManagement": {
+        "allowedConsentIds": ["C0004"], "deniedConsentIds": ["C0005"],
+        "resolutionStrategy": "or"}}}
+    event = Event("page", "m", "u", "s", dt(2026, 1, 1, tzinfo=UTC), payload)
+    [statement] = rudderstack_statements(event, rules)
+    assert (statement.purpose, statement.granted) == ("advertising", True)
+    payload["context"]["consentManagement"]["resolutionStrategy"] = "and"
+    [statement] = rudderstack_statements(event, rules)
+    assert (statement.purpose, statement.granted) == ("advertising", False)
+
+
+def test_google_consent_mode(make_pipeline: MakePipeline) -> None:
+    pipeline = make_pipeline()
+    mode = {"analytics_storage": "granted", "personalization_storage": "denied",
+            "ad_storage": "denied"}
+    outcome = pipeline.process(_page("m-1", consentMode=mode))
+    assert outcome.forwarded and outcome.purposes == frozenset({"necessary", "analytics"})
+    [record] = audit_records(pipeline, "event.decision")
+    assert record["consent"] == {"analytics": "granted", "necessary": "granted",
+                                 "personalization": "denied"}
+
+
+@pytest.mark.parametrize(("country", "region", "honoured"), [
+    ("US", "US-CA", True), ("US", "US-VA", False), ("DE", None, True)])
+def test_gpc_opts_out_of_advertising_where_honoured(
+        make_pipeline: MakePipeline, country: str, region: str | None, honoured: bool) -> None:
+    pipeline = make_pipeline()
+    granted = {"Analytics": True, "Personalization": True, "Marketing": True,
+               "Advertising": True}
+    event = _located(track("m-1", USER, consent=granted), country, region)
+    outcome = pipeline.process(event, headers={"Sec-GPC": "1"})
+    assert outcome.forwarded
+    assert ("advertising" in outcome.purposes) is not honoured
+    # Only exactly "1" counts.
+    other = _located(track("m-2", USER, consent=granted), country, region)
+    assert "advertising" in pipeline.process(other, headers={"Sec-GPC": "true"}).purposes
+
+
+def test_gpc_context_flag(make_pipeline: MakePipeline) -> None:
+    event = _located(track("m-1", USER), "US", "US-CA")
+    event["context"]["gpc"] = True
+    outcome = make_pipeline().process(event)
+    assert outcome.forwarded and "advertising" not in outcome.purposes
+    assert "marketing" in outcome.purposes  # opt-out regime: allowed until refused
+
+
+def test_opt_out_regime_allows_without_statement_opt_in_holds(
+        make_pipeline: MakePipeline) -> None:
+    pipeline = make_pipeline()
+    us = pipeline.process(_located(track("m-1", USER), "US", "US-TX"))
+    assert us.forwarded and {"marketing", "advertising"} <= us.purposes
+    [record] = audit_records(pipeline, "event.decision")
+    assert record["jurisdiction"] == "US-TX"
+    eu = pipeline.process(_located(track("m-2", "user-dave"), "FR"))
+    unknown = pipeline.process(track("m-3", "user-erin"))  # no location: strictest
+    assert eu.status is unknown.status is Status.QUARANTINED
+
+
+def test_expired_consent_counts_as_unknown(make_pipeline: MakePipeline) -> None:
+    pipeline = make_pipeline()
+    grant = ConsentUpdate(USER, datetime(2025, 9, 1, tzinfo=UTC), "preference_center",
+                          purposes=dict.fromkeys(("analytics", "personalization", "marketing",
+                                                  "advertising"), True))
+    pipeline.record_consent(grant)
+    fresh = track("m-1", USER, timestamp="2026-09-30T00:00:00Z")  # 394 days later
+    assert pipeline.process(fresh).forwarded
+    stale = track("m-2", USER, timestamp="2026-10-03T00:00:00Z")  # 397 days later
+    assert pipeline.process(stale).status is Status.QUARANTINED
+
+
+def test_superseded_notice_counts_as_unknown(make_pipeline: MakePipeline, tmp_path: Any) -> None:
+    import shutil
+
+    from tests.conftest import RULES_DIR
+
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES_DIR, rules)
+    text = (rules / "purposes.yaml").read_text()
+    (rules / "purposes.yaml").write_text(text.replace("superseded_notices: []",
+                                                      'superseded_notices: ["2025-01"]'))
+    pipeline = make_pipeline(rules_dir=rules)
+    for version, user in (("2025-01", "old-notice"), ("2026-09", "new-notice")):
+        pipeline.record_consent(ConsentUpdate(
+            user, datetime(2026, 11, 1, tzinfo=UTC), "preference_center",
+            purposes=dict.fromkeys(("analytics", "personalization", "marketing",
+                                    "advertising"), True), notice_version=version))
+    assert pipeline.process(track("m-1", "old-notice")).status is Status.QUARANTINED
+    assert pipeline.process(track("m-2", "new-notice")).forwarded
+
+
+def test_identify_merges_anonymous_consent_most_restrictively(
+        make_pipeline: MakePipeline) -> None:
+    pipeline = make_pipeline()
+    at = datetime(2026, 11, 1, tzinfo=UTC)
+    pipeline.record_consent(ConsentUpdate("anon-1", at, "preference_center",
+                                          purposes={"personalization": False}))
+    pipeline.record_consent(ConsentUpdate(USER, datetime(2026, 11, 2, tzinfo=UTC),
+                                          "preference_center",
+                                          purposes={"personalization": True,
+                                                    "marketing": True}))
+    identify = {"type": "identify", "messageId": "m-1", "userId": USER,
+                "anonymousId": "anon-1", "timestamp": "2026-11-20T10:00:00Z",
+                "traits": {"plan": "gold"}}
+    outcome = pipeline.process(identify)
+    assert outcome.forwarded
+    assert "personalization" not in outcome.purposes and "marketing" in outcome.purposes
