@@ -153,6 +153,7 @@ class Pipeline:
                 "captured_at": update.captured_at.isoformat(),
                 "notice_version": update.notice_version,
                 "purposes": dict(update.purposes), "channels": dict(update.channels),
+                "topics": dict(update.topics),
                 "changes": [{"purpose": c.purpose, "previous": c.previous.value,
                              "current": c.current.value} for c in changes],
             })

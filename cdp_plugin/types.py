@@ -160,7 +160,7 @@ class ConsentUpdate:
     """A change of a subject's preferences, e.g. from the preference center.
 
     ``purposes`` and ``channels`` map names to granted (True) or denied
-    (False); names left out are unchanged.
+    (False), ``topics`` to subscribed or not; names left out are unchanged.
     """
 
     subject_id: str
@@ -168,6 +168,7 @@ class ConsentUpdate:
     source: str
     purposes: Mapping[str, bool] = field(default_factory=_empty)
     channels: Mapping[str, bool] = field(default_factory=_empty)
+    topics: Mapping[str, bool] = field(default_factory=_empty)
     notice_version: str | None = None
     proof: Mapping[str, str] = field(default_factory=_empty)
 

@@ -159,12 +159,16 @@ def cdp_record_consent(update: ConsentUpdate, subject_key: str,
     for channel in update.channels:
         if channel not in rules.channels:
             raise ValueError(f"unknown channel {channel!r}")
+    for topic in update.topics:
+        if topic not in rules.topics:
+            raise ValueError(f"unknown topic {topic!r}")
     store = runtime.store
     before = store.current_consent(subject_key)
     store.append_consent(ConsentRecord(
         subject_key=subject_key, source=update.source, captured_at=update.captured_at,
         received_at=datetime.now(UTC), purposes=dict(update.purposes),
-        channels=dict(update.channels), notice_version=update.notice_version,
+        channels=dict(update.channels), topics=dict(update.topics),
+        notice_version=update.notice_version,
         proof=dict(update.proof),
     ))
     after = store.current_consent(subject_key)

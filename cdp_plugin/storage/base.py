@@ -26,8 +26,9 @@ SCHEMA_VERSION = "1"
 class ConsentRecord:
     """One entry of the append-only consent ledger.
 
-    ``purposes`` and ``channels`` hold only what this record speaks about
-    (name -> granted?). ``seq`` is ``None`` until a store appends the record.
+    ``purposes``, ``channels`` and ``topics`` hold only what this record
+    speaks about (name -> granted or subscribed?). ``seq`` is ``None``
+    until a store appends the record.
     """
 
     subject_key: str
@@ -36,6 +37,7 @@ class ConsentRecord:
     received_at: datetime
     purposes: Mapping[str, bool]
     channels: Mapping[str, bool]
+    topics: Mapping[str, bool] = field(default_factory=dict)
     notice_version: str | None = None
     proof: Mapping[str, str] = field(default_factory=dict)
     seq: int | None = None
@@ -45,7 +47,7 @@ class ConsentRecord:
 class CurrentConsent:
     """The state that holds now for one purpose or channel of one subject.
 
-    ``scope`` is ``"purpose"`` or ``"channel"``; ``source``, ``captured_at``,
+    ``scope`` is ``"purpose"``, ``"channel"`` or ``"topic"``; ``source``, ``captured_at``,
     ``seq`` and ``notice_version`` come from the ledger record the state comes from.
     """
 

@@ -46,6 +46,7 @@ _SCHEMA = (
         received_at timestamptz NOT NULL,
         purposes jsonb NOT NULL,
         channels jsonb NOT NULL,
+        topics jsonb NOT NULL,
         notice_version text,
         proof jsonb NOT NULL
     )""",
@@ -100,8 +101,8 @@ _FORGET = "DELETE FROM seen_messages WHERE seen_at < %s"
 _FORGET_ONE = "DELETE FROM seen_messages WHERE message_id = %s"
 _APPEND = (
     "INSERT INTO consent_ledger (subject_key, source, captured_at, received_at, purposes, "
-    "channels, notice_version, proof) "
-    "VALUES (%s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s::jsonb) RETURNING seq"
+    "channels, topics, notice_version, proof) "
+    "VALUES (%s, %s, %s, %s, %s::jsonb, %s::jsonb, %s::jsonb, %s, %s::jsonb) RETURNING seq"
 )
 # The new row always has the highest seq, so ">=" already lets it win a tie.
 _UPSERT_CURRENT = (
@@ -112,7 +113,7 @@ _UPSERT_CURRENT = (
     "WHERE excluded.captured_at >= consent_current.captured_at"
 )
 _HISTORY = (
-    "SELECT seq, subject_key, source, captured_at, received_at, purposes, channels, "
+    "SELECT seq, subject_key, source, captured_at, received_at, purposes, channels, topics, "
     "notice_version, proof FROM consent_ledger WHERE subject_key = %s ORDER BY seq"
 )
 _CURRENT = (
@@ -251,9 +252,11 @@ class PostgresStore(SingleConnectionStore):
         received_at = as_utc(record.received_at, op, "received_at")
         purposes = check_grants(record.purposes, op, "purposes")
         channels = check_grants(record.channels, op, "channels")
+        topics = check_grants(record.topics, op, "topics")
         row = (
             record.subject_key, record.source, captured_at, received_at,
             dump_json(purposes, op, "purposes"), dump_json(channels, op, "channels"),
+            dump_json(topics, op, "topics"),
             record.notice_version, dump_json(dict(record.proof), op, "proof"),
         )
         with self._scope(op, atomic=True):
@@ -263,7 +266,8 @@ class PostgresStore(SingleConnectionStore):
             seq: int = fetched[0]
             current = [
                 (record.subject_key, scope, name, granted, record.source, captured_at, seq)
-                for scope, grants in (("purpose", purposes), ("channel", channels))
+                for scope, grants in (("purpose", purposes), ("channel", channels),
+                                      ("topic", topics))
                 for name, granted in grants.items()
             ]
             if current:
@@ -277,10 +281,11 @@ class PostgresStore(SingleConnectionStore):
         return [
             ConsentRecord(
                 subject_key=key, source=source, captured_at=_utc(captured),
-                received_at=_utc(received), purposes=purposes, channels=channels,
+                received_at=_utc(received), purposes=purposes, channels=channels, topics=topics,
                 notice_version=notice, proof=proof, seq=seq,
             )
-            for seq, key, source, captured, received, purposes, channels, notice, proof in rows
+            for seq, key, source, captured, received, purposes, channels, topics, notice, proof
+            in rows
         ]
 
     def current_consent(self, subject_key: str) -> dict[tuple[str, str], CurrentConsent]:

@@ -48,13 +48,14 @@ _SCHEMA = (
         received_at INTEGER NOT NULL,
         purposes TEXT NOT NULL,
         channels TEXT NOT NULL,
+        topics TEXT NOT NULL,
         notice_version TEXT,
         proof TEXT NOT NULL
     )""",
     "CREATE INDEX IF NOT EXISTS consent_ledger_subject ON consent_ledger (subject_key, seq)",
     """CREATE TABLE IF NOT EXISTS consent_current (
         subject_key TEXT NOT NULL,
-        scope TEXT NOT NULL CHECK (scope IN ('purpose', 'channel')),
+        scope TEXT NOT NULL CHECK (scope IN ('purpose', 'channel', 'topic')),
         name TEXT NOT NULL,
         granted INTEGER NOT NULL,
         source TEXT NOT NULL,
@@ -100,7 +101,7 @@ _FORGET = "DELETE FROM seen_messages WHERE seen_at < ?"
 _FORGET_ONE = "DELETE FROM seen_messages WHERE message_id = ?"
 _APPEND = (
     "INSERT INTO consent_ledger (subject_key, source, captured_at, received_at, purposes, "
-    "channels, notice_version, proof) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    "channels, topics, notice_version, proof) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 # The new row always has the highest seq, so ">=" already lets it win a tie.
 _UPSERT_CURRENT = (
@@ -111,7 +112,7 @@ _UPSERT_CURRENT = (
     "WHERE excluded.captured_at >= consent_current.captured_at"
 )
 _HISTORY = (
-    "SELECT seq, subject_key, source, captured_at, received_at, purposes, channels, "
+    "SELECT seq, subject_key, source, captured_at, received_at, purposes, channels, topics, "
     "notice_version, proof FROM consent_ledger WHERE subject_key = ? ORDER BY seq"
 )
 _CURRENT = (
@@ -273,9 +274,11 @@ class SQLiteStore(SingleConnectionStore):
         received_at = _micros(record.received_at, op, "received_at")
         purposes = check_grants(record.purposes, op, "purposes")
         channels = check_grants(record.channels, op, "channels")
+        topics = check_grants(record.topics, op, "topics")
         row = (
             record.subject_key, record.source, captured_at, received_at,
             dump_json(purposes, op, "purposes"), dump_json(channels, op, "channels"),
+            dump_json(topics, op, "topics"),
             record.notice_version, dump_json(dict(record.proof), op, "proof"),
         )
         with self._scope(op, atomic=True):
@@ -284,7 +287,8 @@ class SQLiteStore(SingleConnectionStore):
                 raise StorageError(f"{op} failed: no seq was assigned")
             self._conn.executemany(_UPSERT_CURRENT, [
                 (record.subject_key, scope, name, granted, record.source, captured_at, seq)
-                for scope, grants in (("purpose", purposes), ("channel", channels))
+                for scope, grants in (("purpose", purposes), ("channel", channels),
+                                      ("topic", topics))
                 for name, granted in grants.items()
             ])
         return replace(record, seq=seq)
@@ -297,10 +301,12 @@ class SQLiteStore(SingleConnectionStore):
             ConsentRecord(
                 subject_key=key, source=source, captured_at=_datetime(captured),
                 received_at=_datetime(received), purposes=_load(purposes, op),
-                channels=_load(channels, op), notice_version=notice, proof=_load(proof, op),
+                channels=_load(channels, op), topics=_load(topics, op), notice_version=notice,
+                proof=_load(proof, op),
                 seq=seq,
             )
-            for seq, key, source, captured, received, purposes, channels, notice, proof in rows
+            for seq, key, source, captured, received, purposes, channels, topics, notice, proof
+            in rows
         ]
 
     def current_consent(self, subject_key: str) -> dict[tuple[str, str], CurrentConsent]:

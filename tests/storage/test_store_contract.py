@@ -711,3 +711,17 @@ def test_stale_consent_finds_old_and_superseded_states(store: Store) -> None:
     assert found == [("s_old", "purpose", "analytics"), ("s_superseded", "channel", "email"),
                      ("s_superseded", "purpose", "marketing")]
     assert [key for key, _ in store.stale_consent(cutoff, [])] == ["s_old"]
+
+
+def test_topics_are_kept_in_history_and_current_state(store: Store) -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    store.append_consent(ConsentRecord("s_t", "preference_center", at, at, {}, {},
+                                       topics={"newsletter": True, "offers": False}))
+    later = at + timedelta(days=1)
+    store.append_consent(ConsentRecord("s_t", "preference_center", later, later, {}, {},
+                                       topics={"offers": True}))
+    [first, _] = store.consent_history("s_t")
+    assert first.topics == {"newsletter": True, "offers": False}
+    current = store.current_consent("s_t")
+    assert current[("topic", "offers")].granted is True
+    assert current[("topic", "newsletter")].granted is True
