@@ -53,7 +53,7 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS consent_ledger_subject ON consent_ledger (subject_key, seq)",
     """CREATE TABLE IF NOT EXISTS consent_current (
         subject_key text NOT NULL,
-        scope text NOT NULL CHECK (scope IN ('purpose', 'channel')),
+        scope text NOT NULL CHECK (scope IN ('purpose', 'channel', 'topic')),
         name text NOT NULL,
         granted boolean NOT NULL,
         source text NOT NULL,
