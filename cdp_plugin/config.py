@@ -39,6 +39,7 @@ class Config:
     quarantine_per_subject: int = 100
     checkpoint_every: int = 1000
     checkpoint_interval: float = 1.0
+    audit_fsync: bool = True
     plugins: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
@@ -87,6 +88,7 @@ class _ConfigSchema(Schema):
     quarantine_per_subject = fields.Integer(validate=validate.Range(min=1))
     checkpoint_every = fields.Integer(validate=validate.Range(min=1))
     checkpoint_interval = fields.Float(validate=validate.Range(min=0, min_inclusive=False))
+    audit_fsync = fields.Boolean()
     plugins = fields.Dict(keys=fields.String(), values=fields.Dict())
 
     @post_load

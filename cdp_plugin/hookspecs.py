@@ -5,15 +5,16 @@ consent → decision → minimization → segments → audit, then the observers
 Each kind of hook has its own error policy, enforced by
 :class:`cdp_plugin.pipeline.Pipeline`:
 
-* **Deciding and transforming hooks** (``cdp_resolve_consent``, ``cdp_decide``,
-  ``cdp_minimize_event``, ``cdp_update_segments``, ``cdp_record_consent``,
-  ``cdp_write_audit``) fail closed: if any implementation raises, the event is
-  not forwarded and a ``plugin.error`` audit record names the plugin.
+* **Deciding and transforming hooks** (``cdp_resolve_consent``,
+  ``cdp_decide``, ``cdp_minimize_event``, ``cdp_update_segments``,
+  ``cdp_record_consent``, ``cdp_check_contact``, ``cdp_write_audit``) fail
+  closed: if any implementation raises, the event is not forwarded (or the
+  contact is refused) and a ``plugin.error`` audit record names the plugin.
 * **Observer hooks** (``cdp_segment_changed``, ``cdp_consent_changed``,
-  ``cdp_quarantine_released``, ``cdp_audit_record_written``,
-  ``cdp_ingest_error``, ``cdp_shutdown``) are called once per implementation;
-  a failure is logged and isolated, so one broken observer neither stops the
-  others nor the event.
+  ``cdp_quarantine_released``, ``cdp_reconsent_due``,
+  ``cdp_audit_record_written``, ``cdp_ingest_error``, ``cdp_shutdown``) are
+  called once per implementation; a failure is logged and isolated, so one
+  broken observer neither stops the others nor the event.
 
 Implementations may accept fewer arguments than a spec names (pluggy passes
 only those asked for), so new arguments can be added without breaking plugins.
@@ -33,11 +34,14 @@ if TYPE_CHECKING:
         ConsentChange,
         ConsentUpdate,
         ConsentView,
+        ContactDecision,
+        ContactRequest,
         Decision,
         Event,
         IngestError,
         MinimizedEvent,
         Outcome,
+        ReconsentDue,
         SegmentChange,
     )
 
@@ -135,6 +139,21 @@ def cdp_record_consent(update: ConsentUpdate, subject_key: str, runtime: Runtime
 
 
 @_hookspec(firstresult=True)
+def cdp_check_contact(request: ContactRequest, runtime: Runtime) -> ContactDecision | None:
+    """The activation gate: may ``request.subject_key`` be contacted on
+    ``request.channel`` about ``request.topic`` for ``request.purpose`` at
+    ``request.at``?
+
+    Called by :meth:`Pipeline.may_contact` before a CDP sends a message. The
+    first non-``None`` result wins; if every implementation returns ``None``,
+    the answer is no (``no_gate``). The built-in activation stage checks the
+    purpose, the channel opt-in, the topic subscription, the frequency cap
+    (recording the send when allowed and ``request.record``) and quiet hours
+    in the subject's time zone.
+    """
+
+
+@_hookspec(firstresult=True)
 def cdp_write_audit(record: Mapping[str, Any], runtime: Runtime) -> AuditEntry | None:
     """Append ``record`` (JSON-serializable, no raw personal data) to the
     tamper-evident audit log and return the accepted entry.
@@ -169,6 +188,14 @@ def cdp_quarantine_released(outcome: Outcome, runtime: Runtime) -> None:
     subject's consent became known, in the original order, after the store
     committed. ``outcome.event`` is the minimized payload to send downstream.
     Return value is ignored."""
+
+
+@_hookspec
+def cdp_reconsent_due(due: ReconsentDue, runtime: Runtime) -> None:
+    """Observer: called by :meth:`Pipeline.reconsent_due` for each subject
+    whose consent expired or was given under a superseded notice, once per
+    distinct finding, after it was audited. Until the subject consents again
+    that consent counts as unknown. Return value is ignored."""
 
 
 @_hookspec

@@ -16,6 +16,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "cdp_plugin.stages.consent",
     "cdp_plugin.stages.minimization",
     "cdp_plugin.stages.segmentation",
+    "cdp_plugin.stages.activation",
     "cdp_plugin.stages.audit",
 )
 """The built-in stages, each an ordinary plugin module registered under its

@@ -43,10 +43,13 @@ from cdp_plugin.types import (
     ConsentResult,
     ConsentUpdate,
     ConsentView,
+    ContactDecision,
+    ContactRequest,
     Decision,
     Event,
     IngestError,
     Outcome,
+    ReconsentDue,
     SegmentChange,
     Status,
 )
@@ -98,7 +101,7 @@ class Pipeline:
             audit_log = AuditLog(
                 config.audit_dir, config.audit_origin, load_audit_signer(config),
                 checkpoint_every=config.checkpoint_every,
-                checkpoint_interval=config.checkpoint_interval,
+                checkpoint_interval=config.checkpoint_interval, fsync=config.audit_fsync,
             )
             cleanup.callback(audit_log.close)
             runtime = Runtime(config, rules, store, Pseudonymizer(load_master_key(config)),
@@ -160,6 +163,59 @@ class Pipeline:
             self._pending.extend(("cdp_consent_changed", {"change": c}) for c in changes)
             settled = self._settle_quarantine(subject_key) if changes else []
         return ConsentResult(tuple(changes), tuple(settled))
+
+    def may_contact(self, subject_id: str, channel: str, topic: str | None = None, *,
+                    purpose: str = "marketing", at: datetime | None = None,
+                    record: bool = True) -> ContactDecision:
+        """The activation gate, audited: may this subject be contacted now?
+
+        A failing gate plugin answers no (``plugin_error``), never yes.
+        """
+        request = ContactRequest(self.runtime.pseudonymizer.subject(subject_id), channel,
+                                 at or self.clock(), topic, purpose, record)
+        with self._unit_of_work():
+            try:
+                answer = (self._call("cdp_check_contact", request=request)
+                          or ContactDecision(False, "no_gate"))
+            except PluginError as exc:
+                answer = ContactDecision(False, "plugin_error")
+                self._audit({"kind": "plugin.error", "message_id": None,
+                             "subject": request.subject_key, "plugin": exc.plugin,
+                             "hook": exc.hook, "error_type": type(exc.cause).__name__})
+            self._audit({"kind": "activation.checked", "subject": request.subject_key,
+                         "channel": channel, "topic": topic, "purpose": purpose,
+                         "allowed": answer.allowed, "reason": answer.reason})
+        return answer
+
+    def reconsent_due(self, now: datetime | None = None) -> list[ReconsentDue]:
+        """Find subjects whose consent expired or was given under a superseded
+        notice; audit and announce (``cdp_reconsent_due``) each new finding.
+
+        Returns every subject currently due, including those announced before.
+        A CDP schedules this (e.g. daily).
+        """
+        policy = self.runtime.rules.purposes.consent
+        cutoff = (now or self.clock()) - timedelta(days=policy.max_age_days)
+        store = self.runtime.store
+        found: dict[str, tuple[set[str], set[str]]] = {}
+        for subject_key, state in store.stale_consent(cutoff, sorted(policy.superseded_notices)):
+            reasons, items = found.setdefault(subject_key, (set(), set()))
+            reasons.add("superseded_notice" if state.notice_version in
+                        policy.superseded_notices else "expired")
+            items.add(f"{state.scope}:{state.name}")
+        due = [ReconsentDue(key, tuple(sorted(r)), tuple(sorted(i)))
+               for key, (r, i) in sorted(found.items())]
+        with self._unit_of_work():
+            for item in due:
+                marker = f"reconsent:{item.subject_key}"
+                finding = json.dumps([item.reasons, item.items])
+                if store.get_meta(marker) == finding:
+                    continue
+                store.set_meta(marker, finding)
+                self._audit({"kind": "consent.reconsent_due", "subject": item.subject_key,
+                             "reasons": list(item.reasons), "items": list(item.items)})
+                self._pending.append(("cdp_reconsent_due", {"due": item}))
+        return due
 
     def expire_quarantine(self, now: datetime | None = None) -> int:
         """Purge held events whose time to live has passed; returns how many.

@@ -228,6 +228,49 @@ class ConsentResult:
     released: tuple[Outcome, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class ReconsentDue:
+    """A subject whose consent must be asked again.
+
+    ``reasons`` are ``expired`` (older than the policy's maximum age) and/or
+    ``superseded_notice``; ``items`` name what is affected, as
+    ``scope:name`` (``purpose:marketing``, ``channel:email``).
+    """
+
+    subject_key: str
+    reasons: tuple[str, ...]
+    items: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ContactRequest:
+    """A CDP asks, before sending a message: may this subject be contacted now?
+
+    ``purpose`` is what the message serves (``marketing`` for campaigns).
+    When ``record`` is true and the answer is yes, the send counts against
+    the channel's frequency cap.
+    """
+
+    subject_key: str
+    channel: str
+    at: datetime
+    topic: str | None = None
+    purpose: str = "marketing"
+    record: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ContactDecision:
+    """The activation gate's answer with a stable reason code (``ok``,
+    ``purpose.denied``, ``channel.denied``, ``topic.unsubscribed``,
+    ``frequency_cap``, ``quiet_hours``...). ``retry_after`` says when a
+    time-bound refusal (cap, quiet hours) ends, if known."""
+
+    allowed: bool
+    reason: str
+    retry_after: datetime | None = None
+
+
 class Status(enum.StrEnum):
     """What the host should do with an event after the pipeline ran."""
 

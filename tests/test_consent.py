@@ -151,3 +151,99 @@ def test_identify_merges_anonymous_consent_most_restrictively(
     outcome = pipeline.process(identify)
     assert outcome.forwarded
     assert "personalization" not in outcome.purposes and "marketing" in outcome.purposes
+
+
+def test_reconsent_due_is_found_audited_and_announced_once(make_pipeline: MakePipeline,
+                                                           tmp_path: Any) -> None:
+    import shutil
+
+    from cdp_plugin import hookimpl
+    from cdp_plugin.types import ReconsentDue
+    from tests.conftest import RULES_DIR
+
+    announced: list[ReconsentDue] = []
+
+    class Crm:
+        @hookimpl
+        def cdp_reconsent_due(self, due: ReconsentDue) -> None:
+            announced.append(due)
+
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES_DIR, rules)
+    text = (rules / "purposes.yaml").read_text()
+    (rules / "purposes.yaml").write_text(text.replace("superseded_notices: []",
+                                                      'superseded_notices: ["2025-01"]'))
+    pipeline = make_pipeline(Crm(), rules_dir=rules)
+    pipeline.record_consent(ConsentUpdate("old", datetime(2025, 1, 1, tzinfo=UTC), "import",
+                                          purposes={"marketing": True},
+                                          channels={"email": True}))
+    pipeline.record_consent(ConsentUpdate("superseded", datetime(2026, 11, 1, tzinfo=UTC),
+                                          "import", purposes={"analytics": True},
+                                          notice_version="2025-01"))
+    pipeline.record_consent(ConsentUpdate("fresh", datetime(2026, 11, 1, tzinfo=UTC), "import",
+                                          purposes={"analytics": True}, notice_version="2026-09"))
+    now = datetime(2026, 11, 28, tzinfo=UTC)
+    due = pipeline.reconsent_due(now)
+    keys = {pipeline.runtime.pseudonymizer.subject(s): s for s in ("old", "superseded")}
+    assert {keys[d.subject_key]: (d.reasons, d.items) for d in due} == {
+        "old": (("expired",), ("channel:email", "purpose:marketing")),
+        "superseded": (("superseded_notice",), ("purpose:analytics",)),
+    }
+    assert announced == due
+    assert pipeline.reconsent_due(now) == due  # still due, but announced only once
+    assert len(announced) == 2
+    assert len(audit_records(pipeline, "consent.reconsent_due")) == 2
+
+
+TC_STRING = "CPTtLAAPTtLAAAAAAAENAAFgALwAAEAAAAAAAOgAgABgAAAA.IAoAAgABgAAEAQAAEAAA.d4AACEAAAAAA"
+
+
+def _with_consent(**consent: Any) -> dict[str, Any]:
+    event = track("m-1", USER)
+    event["context"]["consent"] = consent
+    return event
+
+
+def test_tcf_string_is_a_signal_captured_when_the_user_chose() -> None:
+    from cdp_plugin.consent.signals import tcf_statements
+    from cdp_plugin.events import parse_event
+    from cdp_plugin.rules.loader import load_rules
+    from cdp_plugin.signals.tcf import decode_tcf, effective_purposes
+    from tests.conftest import RULES_DIR
+
+    rules = load_rules(RULES_DIR).purposes
+    event = parse_event(_with_consent(tcfString=TC_STRING), lambda s: "s_x")
+    statements = {s.purpose: s for s in tcf_statements(event, rules)}
+    effective = effective_purposes(decode_tcf(TC_STRING))
+    assert set(statements) == {"necessary", "advertising", "personalization", "analytics"}
+    assert all(s.source == "tcf" for s in statements.values())
+    assert all(s.captured_at == datetime(2022, 2, 1, tzinfo=UTC) for s in statements.values())
+    assert statements["advertising"].granted == (effective[3] and effective[4])
+    assert statements["analytics"].granted == all(effective[p] for p in (7, 8, 9, 10))
+    broken = parse_event(_with_consent(tcfString=TC_STRING[:12]), lambda s: "s_x")
+    assert tcf_statements(broken, rules) == []
+
+
+@pytest.mark.parametrize(("gpp", "granted"), [
+    ("DBABLA~CVVVkkkkkpFY.YA", False),    # usnat v2: opted out of sale, sharing, targeting
+    ("DBABLA~CqqqqqqqqqqA.QA", True),     # usnat v2: did not opt out of any
+])
+def test_gpp_usnat_opt_outs_decide_advertising(gpp: str, granted: bool) -> None:
+    from cdp_plugin.consent.signals import gpp_statements
+    from cdp_plugin.events import parse_event
+    from cdp_plugin.rules.loader import load_rules
+    from cdp_plugin.signals.gpp import decode_gpp
+    from tests.conftest import RULES_DIR
+
+    usnat = decode_gpp(gpp).sections[0].decoded
+    rules = load_rules(RULES_DIR).purposes
+    event = parse_event(_with_consent(gppString=gpp), lambda s: "s_x")
+    [statement] = gpp_statements(event, rules)
+    assert (statement.purpose, statement.source) == ("advertising", "gpp")
+    assert statement.granted is granted, usnat
+
+
+def test_malformed_consent_strings_are_no_signal(make_pipeline: MakePipeline) -> None:
+    pipeline = make_pipeline()
+    outcome = pipeline.process(_with_consent(tcfString="C" + "!" * 20, gppString="DB~~"))
+    assert outcome.status is Status.QUARANTINED  # no signal: consent still unknown

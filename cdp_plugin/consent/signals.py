@@ -12,6 +12,10 @@ from typing import Any
 
 from cdp_plugin.consent.statements import Statement
 from cdp_plugin.rules.model import PurposeRules
+from cdp_plugin.signals import ConsentStringError
+from cdp_plugin.signals.gpp import decode_gpp
+from cdp_plugin.signals.tcf import TCString, decode_tcf, effective_purposes, is_usable
+from cdp_plugin.signals.usnat import UsNat
 from cdp_plugin.types import Event
 
 GPC_HEADER = "sec-gpc"
@@ -96,7 +100,60 @@ def gpc_statements(event: Event, honours_gpc: bool) -> list[Statement]:
     return []
 
 
-READERS = (segment_statements, rudderstack_statements, consent_mode_statements)
+def _tcf(tc: TCString, rules: PurposeRules, source: str) -> list[Statement]:
+    """A usable TC string's effective purposes, mapped through ``tcf_purposes``;
+    captured when the user last updated their choice."""
+    if not is_usable(tc):
+        return []
+    effective = effective_purposes(tc)
+    stated: dict[str, list[bool]] = {}
+    for tcf_purpose, purposes in rules.tcf_purposes.items():
+        _map(stated, purposes, effective.get(tcf_purpose, False))
+    return [Statement(purpose, all(values), tc.last_updated, source)
+            for purpose, values in stated.items()]
+
+
+def tcf_statements(event: Event, rules: PurposeRules) -> list[Statement]:
+    """An IAB TCF v2.2 TC string in ``context.consent.tcfString``. A malformed
+    string is no signal (the event is treated as carrying none)."""
+    text = _at(event.payload, "context", "consent", "tcfString")
+    if not isinstance(text, str):
+        return []
+    try:
+        return _tcf(decode_tcf(text), rules, "tcf")
+    except ConsentStringError:
+        return []
+
+
+def gpp_statements(event: Event, rules: PurposeRules) -> list[Statement]:
+    """An IAB GPP string in ``context.consent.gppString``: its ``tcfeuv2``
+    section through the TCF mapping; its ``usnat`` section's sale, sharing and
+    targeted-advertising opt-outs (1 = opted out, 2 = did not) and GPC
+    subsection as statements about ``advertising``. Malformed: no signal."""
+    text = _at(event.payload, "context", "consent", "gppString")
+    if not isinstance(text, str):
+        return []
+    try:
+        gpp = decode_gpp(text)
+    except ConsentStringError:
+        return []
+    found: list[Statement] = []
+    for section in gpp.sections:
+        if isinstance(section.decoded, TCString):
+            found.extend(_tcf(section.decoded, rules, "gpp"))
+        elif isinstance(section.decoded, UsNat):
+            usnat = section.decoded
+            choices = (usnat.sale_opt_out, usnat.sharing_opt_out,
+                       usnat.targeted_advertising_opt_out)
+            if 1 in choices or usnat.gpc:
+                found.append(Statement(ADVERTISING, False, event.timestamp, "gpp"))
+            elif all(choice == 2 for choice in choices):
+                found.append(Statement(ADVERTISING, True, event.timestamp, "gpp"))
+    return found
+
+
+READERS = (segment_statements, rudderstack_statements, consent_mode_statements,
+           tcf_statements, gpp_statements)
 """The readers of in-event consent objects mapped through ``purposes.yaml``."""
 
 

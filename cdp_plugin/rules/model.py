@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, time, tzinfo
 from functools import lru_cache
 from typing import NamedTuple, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cdp_plugin.rules.expressions import CompiledCondition
 from cdp_plugin.rules.matching import compile_glob
@@ -94,6 +96,47 @@ class FrequencyCap:
     per_days: int
 
 
+@lru_cache(maxsize=MEMO_SIZE)
+def time_zone(name: str) -> tzinfo | None:
+    """The IANA time zone ``name`` (``Europe/Berlin``), or None if it is not one.
+
+    Never raises: a malformed name, or one missing from the time zone database
+    (the system's, or the ``tzdata`` package's; slim systems may have neither),
+    gives None. ``UTC`` always resolves. Memoized with a bound, since names may
+    come from events.
+    """
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        # Without any time zone database, UTC is still known.
+        return UTC if name == "UTC" else None
+
+
+@dataclass(frozen=True, slots=True)
+class QuietHours:
+    """Local times, in the subject's time zone, when ``channels`` stay silent.
+
+    Quiet from ``start`` (included) until ``end`` (excluded); a window whose
+    ``end`` is earlier than its ``start`` wraps midnight (21:00 to 08:00).
+    ``default_timezone`` applies to subjects whose time zone is unknown or
+    not a valid IANA name; :func:`time_zone` resolves it.
+    """
+
+    start: time
+    end: time
+    channels: frozenset[str]
+    default_timezone: str = "UTC"
+
+    def applies_to(self, channel: str) -> bool:
+        return channel in self.channels
+
+    def quiet_at(self, local: time) -> bool:
+        """Whether the local wall-clock time ``local`` is inside the window."""
+        if self.start < self.end:
+            return self.start <= local < self.end
+        return local >= self.start or local < self.end
+
+
 MERGE_POLICIES = ("most_restrictive", "latest")
 
 
@@ -118,7 +161,8 @@ class PurposeRules:
 
     The ``signals`` maps translate in-event consent vocabularies to purposes:
     Segment/RudderStack/OneTrust category names or ids, Google Consent Mode
-    fields, and IAB TCF purpose ids.
+    fields, and IAB TCF purpose ids. ``quiet_hours`` is None when the file
+    sets none.
     """
 
     purposes: Mapping[str, Purpose]
@@ -131,6 +175,7 @@ class PurposeRules:
     consent_mode: Mapping[str, frozenset[str]] = field(default_factory=dict)
     tcf_purposes: Mapping[int, frozenset[str]] = field(default_factory=dict)
     consent: ConsentPolicy = ConsentPolicy()
+    quiet_hours: QuietHours | None = None
     _memo: Callable[[str, str | None], frozenset[str]] = field(
         init=False, repr=False, compare=False
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping
+from datetime import time
 from types import MappingProxyType
 from typing import Any
 
@@ -54,8 +55,10 @@ from cdp_plugin.rules.model import (
     MinimizationRules,
     Purpose,
     PurposeRules,
+    QuietHours,
     SegmentRule,
     SegmentRules,
+    time_zone,
 )
 from cdp_plugin.types import EVENT_TYPES
 
@@ -66,6 +69,7 @@ NAMED_MESSAGE_TYPES = ("track", "page", "screen")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _REGION = re.compile(r"^[A-Z]{2}-[A-Z0-9]{1,3}$")
+_LOCAL_TIME = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 _REQUIRED = "required key is missing"
 _NULL = "must have a value"
 _ACTIONS = ", ".join(ACTION_PARAMETERS)
@@ -169,6 +173,31 @@ class _Mapping(fields.Dict):
                 else:
                     reshaped[key] = [*key_errors, *value_errors]
             raise ValidationError(reshaped, valid_data=error.valid_data) from None
+
+
+class _LocalTime(fields.Field[time]):
+    """A wall-clock time ``"HH:MM"``; YAML reads an unquoted 21:00 as a number, hence the hint."""
+
+    default_error_messages = _messages(
+        invalid='must be a time "HH:MM" in quotes, e.g. "21:00"; unquoted, YAML reads a number',
+        format='must be a time "HH:MM" from "00:00" to "23:59", e.g. "21:00"',
+    )
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> time:
+        if not isinstance(value, str):
+            raise self.make_error("invalid")
+        found = _LOCAL_TIME.fullmatch(value)
+        if found is None:
+            raise self.make_error("format")
+        return time(int(found[1]), int(found[2]))
+
+
+def _known_time_zone(name: str) -> None:
+    if time_zone(name) is None:
+        raise ValidationError(
+            f"unknown time zone '{name}'; use an IANA name such as Europe/Berlin "
+            "(the system's time zone database or the tzdata package must have it)"
+        )
 
 
 class _FieldPath(_Str):
@@ -355,8 +384,28 @@ class ConsentPolicySchema(_RulesSchema):
                              data["merge_policy"])
 
 
+class QuietHoursSchema(_RulesSchema):
+    start = _LocalTime(required=True)
+    end = _LocalTime(required=True)
+    channels = _List(
+        _Name(),
+        load_default=None,
+        allow_none=False,
+        validate=validate.Length(
+            min=1, error="must list at least one channel; leave it out to cover every channel"
+        ),
+    )
+    default_timezone = _Str(load_default="UTC", validate=_known_time_zone)
+
+    @validates_schema
+    def _window_is_not_empty(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if data["start"] == data["end"]:
+            raise ValidationError("must differ from start", "end")
+
+
 class PurposesFileSchema(_RulesSchema):
-    """``purposes.yaml``: purposes, channels, topics, caps, event and destination tagging."""
+    """``purposes.yaml``: purposes, channels, topics, caps, quiet hours, event and
+    destination tagging."""
 
     version = _Int(required=True, validate=_VERSION)
     purposes = _Mapping(keys=_Name(), values=_Nested(PurposeSchema), required=True)
@@ -367,6 +416,7 @@ class PurposesFileSchema(_RulesSchema):
     destinations = _Mapping(keys=_Str(), values=_List(_Str()), load_default=dict)
     signals = _Nested(SignalsSchema, load_default=dict)
     consent = _Nested(ConsentPolicySchema, load_default=dict)
+    quiet_hours = _Nested(QuietHoursSchema, load_default=None, allow_none=False)
 
     @validates_schema(pass_original=True, skip_on_field_errors=False)
     def _check_references(self, data: Any, original: Any, **kwargs: Any) -> None:
@@ -390,12 +440,18 @@ class PurposesFileSchema(_RulesSchema):
                 for name, mapped in _as_dict(signals.get(vocabulary)).items():
                     _check_purposes(problems, ("signals", vocabulary, name), mapped, defined)
         channels = raw.get("channels")
+        quiet = _as_list(_as_dict(raw.get("quiet_hours")).get("channels"))
         if isinstance(channels, list):
             for channel in _as_dict(raw.get("frequency_caps")):
                 if channel not in channels:
                     message = f"unknown channel '{channel}'; list it under channels"
                     problems.add(("frequency_caps", channel), message)
+            for index, channel in enumerate(quiet):
+                if isinstance(channel, str) and channel not in channels:
+                    message = f"unknown channel '{channel}'; list it under channels"
+                    problems.add(("quiet_hours", "channels", index), message)
         _check_unique(problems, ("channels",), channels, "channel")
+        _check_unique(problems, ("quiet_hours", "channels"), quiet, "channel")
         _check_unique(problems, ("topics",), raw.get("topics"), "topic")
         problems.raise_if_any()
 
@@ -425,7 +481,20 @@ class PurposesFileSchema(_RulesSchema):
             consent_mode=purposes_by("consent_mode"),
             tcf_purposes=purposes_by("tcf_purposes"),
             consent=consent if isinstance(consent, ConsentPolicy) else ConsentPolicy(),
+            quiet_hours=_quiet_hours(data["quiet_hours"], data["channels"]),
         )
+
+
+def _quiet_hours(spec: dict[str, Any] | None, channels: list[str]) -> QuietHours | None:
+    """The loaded ``quiet_hours`` section; without ``channels`` it covers every channel."""
+    if spec is None:
+        return None
+    return QuietHours(
+        start=spec["start"],
+        end=spec["end"],
+        channels=frozenset(spec["channels"] if spec["channels"] is not None else channels),
+        default_timezone=spec["default_timezone"],
+    )
 
 
 # -- jurisdictions.yaml -----------------------------------------------------------------------

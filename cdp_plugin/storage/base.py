@@ -1,4 +1,4 @@
-"""The storage interface: consent ledger, profiles, quarantine, subject keys, dedup.
+"""The storage interface: consent ledger, profiles, quarantine, sends, subject keys, dedup.
 
 Every ``subject_key`` handed to a store is already a keyed pseudonym; a store
 never sees raw identifiers. Every failure is a :class:`StorageError` whose
@@ -246,6 +246,35 @@ class Store(ABC):
     @abstractmethod
     def delete_keys(self, subject_key: str) -> int:
         """Delete every key of the subject; return how many were deleted.
+
+        Raises StorageError on failure.
+        """
+
+    @abstractmethod
+    def record_send(
+        self, subject_key: str, channel: str, topic: str | None, sent_at: datetime
+    ) -> None:
+        """Record that the subject was sent a message on ``channel`` (about
+        ``topic``, if any) at ``sent_at``; frequency caps count these.
+
+        Raises StorageError on failure, including a naive datetime.
+        """
+
+    @abstractmethod
+    def sends_since(self, subject_key: str, channel: str, since: datetime) -> list[datetime]:
+        """Return when the subject was sent messages on ``channel`` strictly after
+        ``since``, ascending, in UTC.
+
+        Inside a transaction, a check of the count followed by
+        :meth:`record_send` is safe against other connections doing the same
+        for this subject and channel: they wait until the transaction ends
+        rather than count the same sends. Raises StorageError on failure,
+        including a naive datetime.
+        """
+
+    @abstractmethod
+    def delete_sends(self, subject_key: str) -> int:
+        """Delete every recorded send of the subject; return how many were deleted.
 
         Raises StorageError on failure.
         """

@@ -85,6 +85,14 @@ _SCHEMA = (
         created_at timestamptz NOT NULL,
         PRIMARY KEY (subject_key, key_id)
     )""",
+    """CREATE TABLE IF NOT EXISTS sends (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        subject_key text NOT NULL,
+        channel text NOT NULL,
+        topic text,
+        sent_at timestamptz NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS sends_subject ON sends (subject_key, channel, sent_at)",
 )
 
 _CREATE_META = "CREATE TABLE IF NOT EXISTS meta (name text PRIMARY KEY, value text NOT NULL)"
@@ -160,6 +168,19 @@ _GET_KEYS = (
     "ORDER BY created_at, key_id"
 )
 _DELETE_KEYS = "DELETE FROM subject_keys WHERE subject_key = %s"
+_RECORD_SEND = (
+    "INSERT INTO sends (subject_key, channel, topic, sent_at) VALUES (%s, %s, %s, %s)"
+)
+# Held until the transaction ends, so two connections cannot both count the
+# same sends of one subject and channel and then both send (a no-op outside one).
+_LOCK_SENDS = (
+    "SELECT pg_advisory_xact_lock(hashtext('cdp_plugin.storage.sends'), hashtext(%s))"
+)
+_SENDS_SINCE = (
+    "SELECT sent_at FROM sends WHERE subject_key = %s AND channel = %s AND sent_at > %s "
+    "ORDER BY sent_at"
+)
+_DELETE_SENDS = "DELETE FROM sends WHERE subject_key = %s"
 
 
 def _utc(value: datetime) -> datetime:
@@ -416,6 +437,24 @@ class PostgresStore(SingleConnectionStore):
     def delete_keys(self, subject_key: str) -> int:
         with self._scope("delete_keys", atomic=False):
             return self._conn.execute(_DELETE_KEYS, (subject_key,)).rowcount
+
+    def record_send(
+        self, subject_key: str, channel: str, topic: str | None, sent_at: datetime
+    ) -> None:
+        at = as_utc(sent_at, "record_send", "sent_at")
+        with self._scope("record_send", atomic=False):
+            self._conn.execute(_RECORD_SEND, (subject_key, channel, topic, at))
+
+    def sends_since(self, subject_key: str, channel: str, since: datetime) -> list[datetime]:
+        after = as_utc(since, "sends_since", "since")
+        with self._scope("sends_since", atomic=False):
+            self._conn.execute(_LOCK_SENDS, (f"{subject_key}/{channel}",))
+            rows = self._conn.execute(_SENDS_SINCE, (subject_key, channel, after)).fetchall()
+        return [_utc(sent) for (sent,) in rows]
+
+    def delete_sends(self, subject_key: str) -> int:
+        with self._scope("delete_sends", atomic=False):
+            return self._conn.execute(_DELETE_SENDS, (subject_key,)).rowcount
 
     def get_meta(self, name: str) -> str | None:
         with self._scope("get_meta", atomic=False):

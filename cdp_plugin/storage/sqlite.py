@@ -85,6 +85,13 @@ _SCHEMA = (
         created_at INTEGER NOT NULL,
         PRIMARY KEY (subject_key, key_id)
     )""",
+    """CREATE TABLE IF NOT EXISTS sends (
+        subject_key TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        topic TEXT,
+        sent_at INTEGER NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS sends_subject ON sends (subject_key, channel, sent_at)",
 )
 
 _CREATE_META = "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
@@ -159,6 +166,12 @@ _GET_KEYS = (
     "ORDER BY created_at, key_id"
 )
 _DELETE_KEYS = "DELETE FROM subject_keys WHERE subject_key = ?"
+_RECORD_SEND = "INSERT INTO sends (subject_key, channel, topic, sent_at) VALUES (?, ?, ?, ?)"
+_SENDS_SINCE = (
+    "SELECT sent_at FROM sends WHERE subject_key = ? AND channel = ? AND sent_at > ? "
+    "ORDER BY sent_at"
+)
+_DELETE_SENDS = "DELETE FROM sends WHERE subject_key = ?"
 
 
 def _micros(value: datetime, operation: str, argument: str) -> int:
@@ -440,6 +453,25 @@ class SQLiteStore(SingleConnectionStore):
     def delete_keys(self, subject_key: str) -> int:
         with self._scope("delete_keys", atomic=False):
             return self._conn.execute(_DELETE_KEYS, (subject_key,)).rowcount
+
+    def record_send(
+        self, subject_key: str, channel: str, topic: str | None, sent_at: datetime
+    ) -> None:
+        at = _micros(sent_at, "record_send", "sent_at")
+        with self._scope("record_send", atomic=False):
+            self._conn.execute(_RECORD_SEND, (subject_key, channel, topic, at))
+
+    def sends_since(self, subject_key: str, channel: str, since: datetime) -> list[datetime]:
+        # A transaction here holds the database's write lock from BEGIN
+        # IMMEDIATE on, which already serializes check-and-record.
+        after = _micros(since, "sends_since", "since")
+        with self._scope("sends_since", atomic=False):
+            rows = self._conn.execute(_SENDS_SINCE, (subject_key, channel, after)).fetchall()
+        return [_datetime(sent) for (sent,) in rows]
+
+    def delete_sends(self, subject_key: str) -> int:
+        with self._scope("delete_sends", atomic=False):
+            return self._conn.execute(_DELETE_SENDS, (subject_key,)).rowcount
 
     def get_meta(self, name: str) -> str | None:
         with self._scope("get_meta", atomic=False):

@@ -725,3 +725,123 @@ def test_topics_are_kept_in_history_and_current_state(store: Store) -> None:
     current = store.current_consent("s_t")
     assert current[("topic", "offers")].granted is True
     assert current[("topic", "newsletter")].granted is True
+
+
+# --- sends (frequency caps) ------------------------------------------------
+
+
+def test_sends_since_is_ascending_strictly_after_since_and_per_channel(store: Store) -> None:
+    store.record_send(SUBJECT, "email", "offers", at(30))
+    store.record_send(SUBJECT, "email", None, at(10))
+    store.record_send(SUBJECT, "email", "newsletter", at(20))
+    store.record_send(SUBJECT, "sms", None, at(15))
+    store.record_send(OTHER, "email", None, at(25))
+
+    assert store.sends_since(SUBJECT, "email", at(0)) == [at(10), at(20), at(30)]
+    assert store.sends_since(SUBJECT, "email", at(10)) == [at(20), at(30)]
+    assert store.sends_since(SUBJECT, "sms", at(0)) == [at(15)]
+    assert store.sends_since(SUBJECT, "push", at(0)) == []
+    assert store.sends_since(OTHER, "email", at(0)) == [at(25)]
+
+
+def test_sends_round_trip_as_utc_with_microseconds(store: Store) -> None:
+    moment = datetime(2024, 5, 1, 14, 30, 15, 123456, tzinfo=timezone(timedelta(hours=2)))
+    store.record_send(SUBJECT, "push", None, moment)
+    store.record_send(SUBJECT, "push", None, moment)  # the same instant twice counts twice
+
+    sends = store.sends_since(SUBJECT, "push", moment - timedelta(microseconds=1))
+    assert sends == [moment, moment]
+    assert all(sent.utcoffset() == timedelta(0) for sent in sends)
+    assert store.sends_since(SUBJECT, "push", moment) == []
+
+
+def test_delete_sends_removes_only_the_subjects_sends(store: Store) -> None:
+    store.record_send(SUBJECT, "email", None, at(1))
+    store.record_send(SUBJECT, "sms", "offers", at(2))
+    store.record_send(OTHER, "email", None, at(3))
+
+    assert store.delete_sends(SUBJECT) == 2
+    assert store.delete_sends(SUBJECT) == 0
+    assert store.sends_since(SUBJECT, "email", at(0)) == []
+    assert store.sends_since(SUBJECT, "sms", at(0)) == []
+    assert store.sends_since(OTHER, "email", at(0)) == [at(3)]
+
+
+def test_sends_roll_back_with_their_transaction(store: Store) -> None:
+    with pytest.raises(Boom), store.transaction():
+        store.record_send(SUBJECT, "email", None, at(1))
+        assert store.sends_since(SUBJECT, "email", at(0)) == [at(1)]
+        raise Boom
+
+    assert store.sends_since(SUBJECT, "email", at(0)) == []
+
+
+def test_other_connections_see_sends_once_committed(store_factory: StoreFactory) -> None:
+    writer, reader = store_factory(), store_factory()
+
+    with writer.transaction():
+        writer.record_send(SUBJECT, "email", None, at(1))
+        assert reader.sends_since(SUBJECT, "email", at(0)) == []
+
+    assert reader.sends_since(SUBJECT, "email", at(0)) == [at(1)]
+
+
+def test_a_check_and_record_waits_for_another_on_the_same_channel(
+    store_factory: StoreFactory,
+) -> None:
+    first, second = store_factory(), store_factory()
+    counted: list[int] = []
+
+    def rival() -> None:
+        with second.transaction():
+            counted.append(len(second.sends_since(SUBJECT, "sms", at(-60))))
+            second.record_send(SUBJECT, "sms", None, at(2))
+
+    with first.transaction():
+        assert first.sends_since(SUBJECT, "sms", at(-60)) == []
+        thread = threading.Thread(target=rival)
+        thread.start()
+        # Give the rival the chance to count before this transaction commits;
+        # it must wait instead, whatever the scheduling.
+        thread.join(timeout=0.5)
+        first.record_send(SUBJECT, "sms", None, at(1))
+    thread.join()
+
+    assert counted == [1]
+    assert first.sends_since(SUBJECT, "sms", at(-60)) == [at(1), at(2)]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda s: s.record_send(SUBJECT, "email", None, datetime(2024, 1, 1)),
+        lambda s: s.sends_since(SUBJECT, "email", datetime(2024, 1, 1)),
+    ],
+)
+def test_naive_datetimes_are_rejected_by_sends(
+    store: Store, call: Callable[[Store], object]
+) -> None:
+    with pytest.raises(StorageError, match="timezone-aware"):
+        call(store)
+    assert store.sends_since(SUBJECT, "email", at(-10**6)) == []
+
+
+SEND_CALLS: dict[str, Callable[[Store], object]] = {
+    "record_send": lambda s: s.record_send(SUBJECT, "email", "offers", at(0)),
+    "sends_since": lambda s: s.sends_since(SUBJECT, "email", at(0)),
+    "delete_sends": lambda s: s.delete_sends(SUBJECT),
+}
+
+
+@pytest.mark.parametrize("operation", sorted(SEND_CALLS))
+def test_closed_store_send_calls_raise_storage_error_naming_the_operation(
+    store: Store, operation: str
+) -> None:
+    store.close()
+
+    with pytest.raises(StorageError) as raised:
+        SEND_CALLS[operation](store)
+
+    assert not isinstance(raised.value, sqlite3.Error | psycopg.Error)
+    assert operation in str(raised.value)
+    assert SUBJECT not in str(raised.value)
