@@ -115,3 +115,36 @@ def test_plugins_lists_builtins(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert main(["plugins", *_options(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "cdp_plugin.stages.consent" in out and "cdp_decide" in out
+
+
+def test_consent_show_and_reconsent(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from datetime import UTC, datetime
+
+    from cdp_plugin.config import Config
+    from cdp_plugin.pipeline import Pipeline
+    from cdp_plugin.types import ConsentUpdate
+
+    config = Config(data_dir=tmp_path / "data", audit_dir=tmp_path / "audits",
+                    rules_dir=RULES_DIR, load_entrypoints=False)
+    with Pipeline.from_config(config) as pipeline:
+        for day, granted in ((1, True), (2, False)):
+            pipeline.record_consent(ConsentUpdate(
+                "user-frank", datetime(2026, 1, day, tzinfo=UTC), "preference_center",
+                purposes={"marketing": granted}, channels={"email": True},
+                notice_version="2026-01", proof={"form_id": "pc-main"}))
+        key = pipeline.runtime.pseudonymizer.subject("user-frank")
+    assert main(["consent", "show", "user-frank", *_options(tmp_path)]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["subject"] == key and "user-frank" not in json.dumps(shown)
+    assert [r["purposes"] for r in shown["history"]] == [{"marketing": True},
+                                                         {"marketing": False}]
+    assert {(c["scope"], c["name"], c["state"]) for c in shown["current"]} == {
+        ("channel", "email", "granted"), ("purpose", "marketing", "denied")}
+    assert main(["consent", "reconsent", "--json", "--at", "2026-03-01T00:00:00+00:00",
+                 *_options(tmp_path)]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert main(["consent", "reconsent", "--json", "--at", "2027-03-01T00:00:00+00:00",
+                 *_options(tmp_path)]) == 0
+    [due] = json.loads(capsys.readouterr().out)
+    assert due == {"subject": key, "reasons": ["expired"],
+                   "items": ["channel:email", "purpose:marketing"]}
