@@ -347,7 +347,12 @@ class Pipeline:
         return self._count(Outcome(
             Status.FORWARDED, event.message_id, decision.reasons, dict(minimized.payload),
             summary, changes, entry.index, decision.purposes,
+            self._destinations(decision.purposes),
         ))
+
+    def _destinations(self, purposes: frozenset[str]) -> frozenset[str]:
+        served = self.runtime.rules.purposes.destinations
+        return frozenset(name for name, wanted in served.items() if wanted & purposes)
 
     def _quarantine(self, event: Event, decision: Decision) -> Decision:
         """Hold the event until consent is known, within the per-subject bound."""
@@ -430,6 +435,7 @@ class Pipeline:
             "purposes": sorted(decision.purposes),
             "consent": {p: s.value for p, s in sorted(consent.purposes.items())},
             "jurisdiction": consent.jurisdiction,
+            "destinations": sorted(self._destinations(decision.purposes)),
             "rules_version": self.runtime.rules.version,
             "minimization": dict(summary or {}),
             "segments": [{"segment": c.segment, "entered": c.entered, "active": c.active}

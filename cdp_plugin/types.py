@@ -171,6 +171,9 @@ class ConsentUpdate:
     topics: Mapping[str, bool] = field(default_factory=_empty)
     notice_version: str | None = None
     proof: Mapping[str, str] = field(default_factory=_empty)
+    residency: str | None = None
+    """The subject's country (``DE``) or region (``US-CA``), when the
+    preference center knows it; used when an event carries no location."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +300,9 @@ class Outcome:
     segment_changes: tuple[SegmentChange, ...] = ()
     audit_index: int | None = None
     purposes: frozenset[str] = field(default_factory=frozenset)
+    destinations: frozenset[str] = field(default_factory=frozenset)
+    """The downstream destinations (``purposes.yaml``) that serve one of
+    ``purposes``: where a forwarded event may be sent."""
 
     @property
     def forwarded(self) -> bool:

@@ -247,3 +247,28 @@ def test_malformed_consent_strings_are_no_signal(make_pipeline: MakePipeline) ->
     pipeline = make_pipeline()
     outcome = pipeline.process(_with_consent(tcfString="C" + "!" * 20, gppString="DB~~"))
     assert outcome.status is Status.QUARANTINED  # no signal: consent still unknown
+
+
+def test_recorded_residency_decides_the_regime_when_events_have_no_location(
+        make_pipeline: MakePipeline) -> None:
+    pipeline = make_pipeline()
+    pipeline.record_consent(ConsentUpdate(USER, datetime(2026, 11, 1, tzinfo=UTC),
+                                          "preference_center", channels={"email": True},
+                                          residency="us-ca"))
+    outcome = pipeline.process(track("m-1", USER))  # no location, no consent object
+    assert outcome.forwarded and "advertising" in outcome.purposes
+    located = _located(track("m-2", USER), "DE")  # the event's own location wins
+    assert pipeline.process(located).status is Status.QUARANTINED
+    decisions = audit_records(pipeline, "event.decision")
+    assert [r["jurisdiction"] for r in decisions] == ["US-CA", "EU"]
+
+
+def test_outcome_names_the_destinations_its_purposes_allow(make_pipeline: MakePipeline) -> None:
+    pipeline = make_pipeline()
+    consent = {"Analytics": True, "Marketing": True, "Personalization": False,
+               "Advertising": False}
+    outcome = pipeline.process(track("m-1", USER, consent=consent))
+    assert outcome.destinations == frozenset(
+        {"warehouse", "esp", "sms_gateway", "push_service", "support_desk"})
+    [record] = audit_records(pipeline, "event.decision")
+    assert record["destinations"] == sorted(outcome.destinations)

@@ -50,14 +50,24 @@ from cdp_plugin.types import (
 _STATE = {True: ConsentState.GRANTED, False: ConsentState.DENIED}
 
 
+RESIDENCY = "residency"
+"""Profile key holding the residency recorded from the preference center."""
+
+
 def jurisdiction_for(event: Event, runtime: Runtime) -> Jurisdiction:
-    """The regime for the event's ``context.location`` (the strictest when unknown)."""
+    """The regime for the event's ``context.location``, else the subject's
+    recorded residency, else the strictest (the rules' default)."""
     context = event.payload.get("context")
     location = context.get("location") if isinstance(context, Mapping) else None
     country = region = None
     if isinstance(location, Mapping):
         country = location.get("country") if isinstance(location.get("country"), str) else None
         region = location.get("region") if isinstance(location.get("region"), str) else None
+    if country is None and region is None:
+        residency = (runtime.store.get_profile(event.subject_key) or {}).get(RESIDENCY)
+        if isinstance(residency, str):
+            country, _, rest = residency.partition("-")
+            region = residency if rest else None
     return runtime.rules.jurisdictions.resolve(country, region)
 
 
@@ -171,6 +181,10 @@ def cdp_record_consent(update: ConsentUpdate, subject_key: str,
         notice_version=update.notice_version,
         proof=dict(update.proof),
     ))
+    if update.residency is not None:
+        profile = store.get_profile(subject_key) or {}
+        profile[RESIDENCY] = update.residency.strip().upper()
+        store.put_profile(subject_key, profile, update.captured_at)
     after = store.current_consent(subject_key)
     changes = []
     for key, now in after.items():
