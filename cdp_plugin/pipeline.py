@@ -347,7 +347,7 @@ class Pipeline:
         return self._count(Outcome(
             Status.FORWARDED, event.message_id, decision.reasons, dict(minimized.payload),
             summary, changes, entry.index, decision.purposes,
-            self._destinations(decision.purposes),
+            self._destinations(decision.purposes), dict(minimized.deliveries),
         ))
 
     def _destinations(self, purposes: frozenset[str]) -> frozenset[str]:

@@ -124,10 +124,16 @@ class FieldAction:
 
 @dataclass(frozen=True, slots=True)
 class MinimizedEvent:
-    """The payload that may leave the plugin, and how it was derived."""
+    """The payload that may leave the plugin, and how it was derived.
+
+    ``payload`` serves all the granted purposes together. ``deliveries``
+    holds, per destination that has rules of its own, the payload reduced to
+    what that destination's purposes need.
+    """
 
     payload: Mapping[str, Any]
     actions: tuple[FieldAction, ...] = ()
+    deliveries: Mapping[str, Mapping[str, Any]] = field(default_factory=_empty)
 
     def summary(self) -> dict[str, list[str]]:
         """Paths grouped by action, for the audit log and the host (no values)."""
@@ -303,6 +309,9 @@ class Outcome:
     destinations: frozenset[str] = field(default_factory=frozenset)
     """The downstream destinations (``purposes.yaml``) that serve one of
     ``purposes``: where a forwarded event may be sent."""
+    deliveries: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Per destination with its own minimization rules, the payload to send
+    it instead of ``event``."""
 
     @property
     def forwarded(self) -> bool:
