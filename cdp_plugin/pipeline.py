@@ -12,13 +12,14 @@ decides, minimizes, updates segments and audits, through the hooks in
   :class:`~cdp_plugin.errors.AuditError` and roll back the whole call.
 * Every decision, rejection and plugin error is in the audit log before the
   call returns; observers are notified after the store has committed.
+
+A pipeline is not thread-safe: use one per worker thread or process (each
+with its own ``worker_id``, so each writes its own audit log).
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
@@ -30,8 +31,10 @@ import pluggy
 
 from cdp_plugin.audit.log import AuditLog
 from cdp_plugin.config import Config, load_config
-from cdp_plugin.errors import AuditError, InvalidEvent, PluginError
+from cdp_plugin.consent.reconsent import find_reconsent_due
+from cdp_plugin.errors import InvalidEvent, PluginError
 from cdp_plugin.events import decode_line, parse_event
+from cdp_plugin.hookrunner import HookRunner
 from cdp_plugin.keys import Pseudonymizer, load_audit_signer, load_master_key
 from cdp_plugin.manager import make_plugin_manager, plugin_names
 from cdp_plugin.rules.loader import load_rules
@@ -54,8 +57,6 @@ from cdp_plugin.types import (
     Status,
 )
 
-log = logging.getLogger(__name__)
-
 RawEvent = Mapping[str, Any] | str | bytes
 Clock = Callable[[], datetime]
 VALIDATION_PLUGIN = "cdp_plugin.validation"
@@ -77,13 +78,14 @@ class Pipeline:
         self.runtime = runtime
         self.pm = pm
         self.clock = clock
+        self.hooks = HookRunner(pm, runtime)
         self.stats: Counter[str] = Counter()
-        self._pending: list[tuple[str, dict[str, Any]]] = []
         self._closed = False
         try:
             pm.hook.cdp_configure.call_historic(kwargs={"runtime": runtime})
         except Exception as exc:
-            raise PluginError(self._blame("cdp_configure", exc), "cdp_configure", exc) from exc
+            raise PluginError(self.hooks.blame("cdp_configure", exc), "cdp_configure",
+                              exc) from exc
 
     @classmethod
     def from_config(cls, config: Config | None = None, *, plugins: Sequence[object] = (),
@@ -110,14 +112,15 @@ class Pipeline:
                                      load_entrypoints=config.load_entrypoints,
                                      extra_plugins=plugins)
             pipeline = cls(runtime, pm, clock)
-            pipeline._audit({"kind": "rules.loaded", "rules_version": rules.version,
-                             "files": dict(rules.file_hashes), "plugins": plugin_names(pm)})
+            pipeline.hooks.audit({"kind": "rules.loaded", "rules_version": rules.version,
+                                  "files": dict(rules.file_hashes),
+                                  "plugins": plugin_names(pm)})
             audit_log.flush()
             cleanup.pop_all()
-        pipeline._notify_pending()
+        pipeline.hooks.deliver()
         return pipeline
 
-    # --- public API ------------------------------------------------------------
+    # --- events ------------------------------------------------------------------
 
     def process(self, raw: RawEvent, headers: Mapping[str, str] | None = None) -> Outcome:
         """Run one event (a parsed mapping or a JSON line) through the pipeline."""
@@ -134,6 +137,8 @@ class Pipeline:
             outcomes = [self._process_one(raw, headers) for raw in raws]
         return outcomes
 
+    # --- consent -----------------------------------------------------------------
+
     def record_consent(self, update: ConsentUpdate) -> ConsentResult:
         """Record a preference update in the ledger, audit it, notify observers,
         and settle the subject's quarantined events under the new state.
@@ -146,12 +151,13 @@ class Pipeline:
         """
         subject_key = self.runtime.pseudonymizer.subject(update.subject_id)
         with self._unit_of_work():
-            result = self._call("cdp_record_consent", update=update, subject_key=subject_key)
+            result = self.hooks.call("cdp_record_consent", update=update,
+                                     subject_key=subject_key)
             if result is None:
                 raise PluginError("none", "cdp_record_consent",
                                   LookupError("no plugin records consent"))
             changes = list(result)
-            self._audit({
+            self.hooks.audit({
                 "kind": "consent.recorded", "subject": subject_key, "source": update.source,
                 "captured_at": update.captured_at.isoformat(),
                 "notice_version": update.notice_version,
@@ -160,7 +166,8 @@ class Pipeline:
                 "changes": [{"purpose": c.purpose, "previous": c.previous.value,
                              "current": c.current.value} for c in changes],
             })
-            self._pending.extend(("cdp_consent_changed", {"change": c}) for c in changes)
+            for change in changes:
+                self.hooks.announce("cdp_consent_changed", change=change)
             settled = self._settle_quarantine(subject_key) if changes else []
         return ConsentResult(tuple(changes), tuple(settled))
 
@@ -175,16 +182,14 @@ class Pipeline:
                                  at or self.clock(), topic, purpose, record)
         with self._unit_of_work():
             try:
-                answer = (self._call("cdp_check_contact", request=request)
+                answer = (self.hooks.call("cdp_check_contact", request=request)
                           or ContactDecision(False, "no_gate"))
             except PluginError as exc:
                 answer = ContactDecision(False, "plugin_error")
-                self._audit({"kind": "plugin.error", "message_id": None,
-                             "subject": request.subject_key, "plugin": exc.plugin,
-                             "hook": exc.hook, "error_type": type(exc.cause).__name__})
-            self._audit({"kind": "activation.checked", "subject": request.subject_key,
-                         "channel": channel, "topic": topic, "purpose": purpose,
-                         "allowed": answer.allowed, "reason": answer.reason})
+                self.hooks.audit_plugin_error(exc, request.subject_key)
+            self.hooks.audit({"kind": "activation.checked", "subject": request.subject_key,
+                              "channel": channel, "topic": topic, "purpose": purpose,
+                              "allowed": answer.allowed, "reason": answer.reason})
         return answer
 
     def reconsent_due(self, now: datetime | None = None) -> list[ReconsentDue]:
@@ -194,17 +199,9 @@ class Pipeline:
         Returns every subject currently due, including those announced before.
         A CDP schedules this (e.g. daily).
         """
-        policy = self.runtime.rules.purposes.consent
-        cutoff = (now or self.clock()) - timedelta(days=policy.max_age_days)
         store = self.runtime.store
-        found: dict[str, tuple[set[str], set[str]]] = {}
-        for subject_key, state in store.stale_consent(cutoff, sorted(policy.superseded_notices)):
-            reasons, items = found.setdefault(subject_key, (set(), set()))
-            reasons.add("superseded_notice" if state.notice_version in
-                        policy.superseded_notices else "expired")
-            items.add(f"{state.scope}:{state.name}")
-        due = [ReconsentDue(key, tuple(sorted(r)), tuple(sorted(i)))
-               for key, (r, i) in sorted(found.items())]
+        due = find_reconsent_due(store, self.runtime.rules.purposes.consent,
+                                 now or self.clock())
         with self._unit_of_work():
             for item in due:
                 marker = f"reconsent:{item.subject_key}"
@@ -212,9 +209,9 @@ class Pipeline:
                 if store.get_meta(marker) == finding:
                     continue
                 store.set_meta(marker, finding)
-                self._audit({"kind": "consent.reconsent_due", "subject": item.subject_key,
-                             "reasons": list(item.reasons), "items": list(item.items)})
-                self._pending.append(("cdp_reconsent_due", {"due": item}))
+                self.hooks.audit({"kind": "consent.reconsent_due", "subject": item.subject_key,
+                                  "reasons": list(item.reasons), "items": list(item.items)})
+                self.hooks.announce("cdp_reconsent_due", due=item)
         return due
 
     def expire_quarantine(self, now: datetime | None = None) -> int:
@@ -226,24 +223,13 @@ class Pipeline:
             store = self.runtime.store
             expired = store.quarantine_expired(now or self.clock())
             for held in expired:
-                self._audit({"kind": "quarantine.purged", "message_id": held.message_id,
-                             "subject": held.subject_key, "reasons": ["quarantine.expired"]})
+                self.hooks.audit({"kind": "quarantine.purged", "message_id": held.message_id,
+                                  "subject": held.subject_key,
+                                  "reasons": ["quarantine.expired"]})
             store.quarantine_remove([held.id for held in expired])
         return len(expired)
 
-    @contextmanager
-    def _unit_of_work(self) -> Iterator[None]:
-        """One store transaction whose audit records are flushed before it
-        commits; observers hear of it only after the commit."""
-        self._check_open()
-        try:
-            with self.runtime.store.transaction():
-                yield
-                self.runtime.audit_log.flush()
-        except BaseException:
-            self._pending.clear()  # nothing was committed, so nothing to announce
-            raise
-        self._notify_pending()
+    # --- lifecycle -----------------------------------------------------------------
 
     def close(self) -> None:
         """Notify ``cdp_shutdown`` observers, checkpoint the audit log, close the store."""
@@ -251,7 +237,7 @@ class Pipeline:
             return
         self._closed = True
         try:
-            self._notify("cdp_shutdown", {})
+            self.hooks.notify("cdp_shutdown", {})
         finally:
             try:
                 self.runtime.audit_log.close()
@@ -265,6 +251,21 @@ class Pipeline:
                  tb: TracebackType | None) -> None:
         self.close()
 
+    @contextmanager
+    def _unit_of_work(self) -> Iterator[None]:
+        """One store transaction whose audit records are flushed before it
+        commits; observers hear of it only after the commit."""
+        if self._closed:
+            raise RuntimeError("the pipeline is closed")
+        try:
+            with self.runtime.store.transaction():
+                yield
+                self.runtime.audit_log.flush()
+        except BaseException:
+            self.hooks.discard()  # nothing was committed, so nothing to announce
+            raise
+        self.hooks.deliver()
+
     # --- one event ---------------------------------------------------------------
 
     def _process_one(self, raw: RawEvent, headers: Mapping[str, str] | None) -> Outcome:
@@ -276,16 +277,55 @@ class Pipeline:
             return self._reject(exc)
         store = self.runtime.store
         if not store.remember_message(event.message_id, self.clock()):
-            self._audit({"kind": "event.duplicate", "message_id": event.message_id,
-                         "subject": event.subject_key})
+            self.hooks.audit({"kind": "event.duplicate", "message_id": event.message_id,
+                              "subject": event.subject_key})
             return self._count(Outcome(Status.DUPLICATE, event.message_id, ("duplicate",)))
         try:
             outcome = self._decide_and_apply(event)
             assert outcome is not None  # only held events can stay undecided
             return outcome
         except PluginError as exc:
-            store.forget_message(event.message_id)
+            store.forget_message(event.message_id)  # a retry after the fix is no replay
             return self._plugin_failed(event, exc)
+
+    def _decide_and_apply(self, event: Event, held: bool = False) -> Outcome | None:
+        """Decide and act on one event; for an event already ``held`` in
+        quarantine, None means it stays there."""
+        consent = (self.hooks.call("cdp_resolve_consent", event=event)
+                   or ConsentView(event.subject_key))
+        decision = (self.hooks.call("cdp_decide", event=event, consent=consent)
+                    or Decision.drop("no_decision"))
+        if decision.action is Action.ALLOW and (
+                not decision.purposes or not decision.purposes <= consent.granted):
+            decision = Decision.drop("consent.not_granted")
+        if decision.action is Action.QUARANTINE:
+            if held:
+                return None
+            decision = self._quarantine(event, decision)
+        if decision.action is not Action.ALLOW:
+            entry = self._audit_decision(event, decision, consent)
+            status = Status.QUARANTINED if decision.action is Action.QUARANTINE else Status.DROPPED
+            return self._count(Outcome(status, event.message_id, decision.reasons,
+                                       audit_index=entry.index))
+        minimized = self.hooks.call("cdp_minimize_event", event=event, decision=decision)
+        if minimized is None:
+            decision = Decision.drop("no_minimizer")
+            entry = self._audit_decision(event, decision, consent)
+            return self._count(Outcome(Status.DROPPED, event.message_id, decision.reasons,
+                                       audit_index=entry.index))
+        results = self.hooks.call("cdp_update_segments", event=event, decision=decision,
+                                  consent=consent) or []
+        changes = tuple(change for result in results if result for change in result)
+        summary = minimized.summary()
+        destinations = self._destinations(decision.purposes)
+        entry = self._audit_decision(event, decision, consent, summary, changes, destinations)
+        for change in changes:
+            self.hooks.announce("cdp_segment_changed", change=change)
+        return self._count(Outcome(
+            Status.FORWARDED, event.message_id, decision.reasons, dict(minimized.payload),
+            summary, changes, entry.index, decision.purposes, destinations,
+            dict(minimized.deliveries),
+        ))
 
     def _settle_quarantine(self, subject_key: str) -> list[Outcome]:
         """Decide each held event of the subject again, in original order;
@@ -305,54 +345,13 @@ class Pipeline:
                 continue
             store.quarantine_remove([held.id])
             released = outcome.status is Status.FORWARDED
-            self._audit({"kind": "quarantine.released" if released else "quarantine.purged",
-                         "message_id": held.message_id, "subject": subject_key,
-                         "reasons": list(outcome.reasons)})
+            self.hooks.audit({"kind": "quarantine.released" if released else "quarantine.purged",
+                              "message_id": held.message_id, "subject": subject_key,
+                              "reasons": list(outcome.reasons)})
             if released:
-                self._pending.append(("cdp_quarantine_released", {"outcome": outcome}))
+                self.hooks.announce("cdp_quarantine_released", outcome=outcome)
             settled.append(outcome)
         return settled
-
-    def _decide_and_apply(self, event: Event, held: bool = False) -> Outcome | None:
-        """Decide and act on one event; for an event already ``held`` in
-        quarantine, None means it stays there."""
-        consent = (self._call("cdp_resolve_consent", event=event)
-                   or ConsentView(event.subject_key))
-        decision = (self._call("cdp_decide", event=event, consent=consent)
-                    or Decision.drop("no_decision"))
-        if decision.action is Action.ALLOW and (
-                not decision.purposes or not decision.purposes <= consent.granted):
-            decision = Decision.drop("consent.not_granted")
-        if decision.action is Action.QUARANTINE:
-            if held:
-                return None
-            decision = self._quarantine(event, decision)
-        if decision.action is not Action.ALLOW:
-            entry = self._audit_decision(event, decision, consent)
-            status = Status.QUARANTINED if decision.action is Action.QUARANTINE else Status.DROPPED
-            return self._count(Outcome(status, event.message_id, decision.reasons,
-                                       audit_index=entry.index))
-        minimized = self._call("cdp_minimize_event", event=event, decision=decision)
-        if minimized is None:
-            decision = Decision.drop("no_minimizer")
-            entry = self._audit_decision(event, decision, consent)
-            return self._count(Outcome(Status.DROPPED, event.message_id, decision.reasons,
-                                       audit_index=entry.index))
-        results = self._call("cdp_update_segments", event=event, decision=decision,
-                             consent=consent) or []
-        changes = tuple(change for result in results if result for change in result)
-        summary = minimized.summary()
-        entry = self._audit_decision(event, decision, consent, summary, changes)
-        self._pending.extend(("cdp_segment_changed", {"change": c}) for c in changes)
-        return self._count(Outcome(
-            Status.FORWARDED, event.message_id, decision.reasons, dict(minimized.payload),
-            summary, changes, entry.index, decision.purposes,
-            self._destinations(decision.purposes), dict(minimized.deliveries),
-        ))
-
-    def _destinations(self, purposes: frozenset[str]) -> frozenset[str]:
-        served = self.runtime.rules.purposes.destinations
-        return frozenset(name for name, wanted in served.items() if wanted & purposes)
 
     def _quarantine(self, event: Event, decision: Decision) -> Decision:
         """Hold the event until consent is known, within the per-subject bound."""
@@ -366,97 +365,45 @@ class Pipeline:
                              now, now + timedelta(hours=config.quarantine_ttl_hours))
         return decision
 
+    def _destinations(self, purposes: frozenset[str]) -> frozenset[str]:
+        served = self.runtime.rules.purposes.destinations
+        return frozenset(name for name, wanted in served.items() if wanted & purposes)
+
     def _reject(self, exc: InvalidEvent) -> Outcome:
-        entry = self._audit({"kind": "event.invalid", "message_id": exc.message_id,
-                             "problems": exc.fields})
-        self._pending.append(("cdp_ingest_error", {"error": IngestError(
+        entry = self.hooks.audit({"kind": "event.invalid", "message_id": exc.message_id,
+                                  "problems": exc.fields})
+        self.hooks.announce("cdp_ingest_error", error=IngestError(
             "validation", VALIDATION_PLUGIN, "InvalidEvent", str(exc), exc.message_id,
-            tuple(sorted(exc.fields)))}))
+            tuple(sorted(exc.fields))))
         return self._count(Outcome(Status.INVALID, exc.message_id, exc.reasons,
                                    audit_index=entry.index))
 
     def _plugin_failed(self, event: Event, exc: PluginError) -> Outcome:
-        reasons = ("plugin_error", f"plugin:{exc.plugin}")
-        entry = self._audit({"kind": "plugin.error", "message_id": event.message_id,
-                             "subject": event.subject_key, "plugin": exc.plugin,
-                             "hook": exc.hook, "error_type": type(exc.cause).__name__})
-        self._pending.append(("cdp_ingest_error", {"error": IngestError(
-            exc.hook, exc.plugin, type(exc.cause).__name__, str(exc), event.message_id)}))
-        return self._count(Outcome(Status.DROPPED, event.message_id, reasons,
+        entry = self.hooks.audit_plugin_error(exc, event.subject_key, event.message_id)
+        self.hooks.announce("cdp_ingest_error", error=IngestError(
+            exc.hook, exc.plugin, type(exc.cause).__name__, str(exc), event.message_id))
+        return self._count(Outcome(Status.DROPPED, event.message_id,
+                                   ("plugin_error", f"plugin:{exc.plugin}"),
                                    audit_index=entry.index))
 
     def _count(self, outcome: Outcome) -> Outcome:
         self.stats[outcome.status.value] += 1
         return outcome
 
-    # --- hooks and their error policies ----------------------------------------
-
-    def _call(self, hook_name: str, **kwargs: Any) -> Any:
-        """Call a deciding or transforming hook; a failure becomes PluginError."""
-        try:
-            return getattr(self.pm.hook, hook_name)(runtime=self.runtime, **kwargs)
-        except AuditError:
-            raise
-        except Exception as exc:
-            raise PluginError(self._blame(hook_name, exc), hook_name, exc) from exc
-
-    def _blame(self, hook_name: str, exc: BaseException) -> str:
-        """The plugin whose implementation is deepest in the traceback."""
-        hook = getattr(self.pm.hook, hook_name)
-        owners = {impl.function.__code__: impl.plugin_name for impl in hook.get_hookimpls()}
-        culprit = "unknown"
-        for frame, _ in traceback.walk_tb(exc.__traceback__):
-            culprit = owners.get(frame.f_code, culprit)
-        return culprit
-
-    def _audit(self, record: Mapping[str, Any]) -> AuditEntry:
-        """Write one audit record or raise AuditError (the caller must not forward)."""
-        try:
-            entry = self.pm.hook.cdp_write_audit(record=record, runtime=self.runtime)
-        except AuditError:
-            raise
-        except Exception as exc:
-            plugin = self._blame("cdp_write_audit", exc)
-            raise AuditError(f"audit plugin {plugin!r} failed: {type(exc).__name__}") from exc
-        if entry is None:
-            raise AuditError("no plugin wrote the audit record")
-        if self.pm.hook.cdp_audit_record_written.get_hookimpls():
-            self._pending.append(("cdp_audit_record_written", {"entry": entry}))
-        assert isinstance(entry, AuditEntry)
-        return entry
-
     def _audit_decision(self, event: Event, decision: Decision, consent: ConsentView,
                         summary: Mapping[str, list[str]] | None = None,
-                        changes: Sequence[SegmentChange] = ()) -> AuditEntry:
-        return self._audit({
+                        changes: Sequence[SegmentChange] = (),
+                        destinations: frozenset[str] = frozenset()) -> AuditEntry:
+        return self.hooks.audit({
             "kind": "event.decision", "message_id": event.message_id,
             "subject": event.subject_key, "type": event.type, "event": event.name,
             "action": decision.action.value, "reasons": list(decision.reasons),
             "purposes": sorted(decision.purposes),
             "consent": {p: s.value for p, s in sorted(consent.purposes.items())},
             "jurisdiction": consent.jurisdiction,
-            "destinations": sorted(self._destinations(decision.purposes)),
+            "destinations": sorted(destinations),
             "rules_version": self.runtime.rules.version,
             "minimization": dict(summary or {}),
             "segments": [{"segment": c.segment, "entered": c.entered, "active": c.active}
                          for c in changes],
         })
-
-    def _notify(self, hook_name: str, kwargs: Mapping[str, Any]) -> None:
-        """Call each observer on its own; a failing observer is logged and skipped."""
-        arguments = {"runtime": self.runtime, **kwargs}
-        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
-            try:
-                impl.function(*(arguments[name] for name in impl.argnames))
-            except Exception as exc:
-                log.error("observer %s failed in %s: %s", impl.plugin_name, hook_name,
-                          type(exc).__name__)
-
-    def _notify_pending(self) -> None:
-        pending, self._pending = self._pending, []
-        for hook_name, kwargs in pending:
-            self._notify(hook_name, kwargs)
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise RuntimeError("the pipeline is closed")
