@@ -2,7 +2,8 @@
 
 :class:`AuditLog` writes records and signs checkpoints of the tree with a
 :class:`NoteSigner`; :func:`verify_log` rechecks a log directory with the
-matching :class:`NoteVerifier`. ``audits/README.md`` documents the layout.
+matching :class:`NoteVerifier`; :mod:`cdp_plugin.audit.proofs` builds and checks
+inclusion and consistency proofs. ``audits/README.md`` documents the layout.
 """
 
 from __future__ import annotations
@@ -16,6 +17,12 @@ from cdp_plugin.audit.note import (
     generate_signer_key,
     verifier_key_for,
 )
+from cdp_plugin.audit.proofs import (
+    ProofError,
+    build_consistency_proof,
+    build_inclusion_proof,
+    check_proof,
+)
 from cdp_plugin.audit.verify import VerifyReport, verify_directory, verify_log
 
 __all__ = [
@@ -24,7 +31,11 @@ __all__ = [
     "NoteError",
     "NoteSigner",
     "NoteVerifier",
+    "ProofError",
     "VerifyReport",
+    "build_consistency_proof",
+    "build_inclusion_proof",
+    "check_proof",
     "generate_signer_key",
     "verifier_key_for",
     "verify_directory",

@@ -16,7 +16,6 @@ import os
 import threading
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -56,9 +55,17 @@ def canonical_json(record: Mapping[str, Any]) -> bytes:
     return _ENCODER.encode(record).encode()
 
 
+_second: tuple[int, str] = (-1, "")  # the last second formatted: formatting is half of ts's cost
+
+
 def _utc_now() -> str:
     """UTC ISO-8601 with microseconds and ``Z``, e.g. ``2024-05-01T12:00:00.000001Z``."""
-    return datetime.now(UTC).isoformat(timespec="microseconds").removesuffix("+00:00") + "Z"
+    global _second
+    seconds, micros = divmod(time.time_ns() // 1000, 1_000_000)
+    second = _second
+    if second[0] != seconds:
+        second = _second = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
+    return f"{second[1]}.{micros:06d}Z"
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -295,7 +302,8 @@ class AuditLog:
         # On failure the records stay durable, as an unsigned tail a later checkpoint covers.
         fd: int | None = None
         try:
-            fd = os.open(self.directory / CHECKPOINTS_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+            fd = os.open(self.directory / CHECKPOINTS_LOG, flags, 0o644)
             _write_all(fd, entry)
             if self._fsync:
                 os.fsync(fd)
@@ -310,10 +318,13 @@ class AuditLog:
         self._checkpoint_size = self.size
         try:
             temporary = self.directory / f"{CHECKPOINT_LATEST}.tmp"
-            with temporary.open("wb") as stream:
-                stream.write(note.encode())
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                _write_all(fd, note.encode())
                 if self._fsync:
-                    os.fsync(stream.fileno())
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
             os.replace(temporary, self.directory / CHECKPOINT_LATEST)
             self._fsync_dir()
         except OSError as exc:
