@@ -1,10 +1,24 @@
-"""Key material: the master key, keyed pseudonyms, and the audit signing key.
+"""Key material: master keys, keyed pseudonyms, and the audit signing key.
 
-The master key comes from ``CDP_PLUGIN_MASTER_KEY`` (base64 of 32 bytes) or a
-key file, never from ``rules/``. Without either, a development key file is
-created in the data directory and a warning is logged once. Every other
-secret is derived from the master key with HKDF, one label per use, so a
-pseudonym key can never be mistaken for an encryption key.
+Master keys come from ``CDP_PLUGIN_MASTER_KEY`` or a key file, never from
+``rules/``. Without either, a development key file is created in the data
+directory and a warning is logged once. Either source holds one key as
+base64 of 32 bytes (its id is the first 8 hex digits of the key's SHA-256),
+or a list ``id1:base64,id2:base64`` (commas or newlines between entries),
+newest first, for rotation:
+
+* the first key is current: it wraps new per-subject data keys
+  (:mod:`cdp_plugin.keyring`) and keys field hashes, whose ``h1:<key id>:``
+  prefix therefore changes when the current key changes;
+* every listed key still unwraps the data keys it wrapped, until
+  ``cdp-plugin keys rotate`` has re-wrapped them under the current key;
+* subject pseudonyms are bound to the first master key the deployment used,
+  which is the last entry of the list: they are lookup keys for consent,
+  profiles and data keys, so they must not change when keys rotate. Keep
+  that key listed for as long as the stored data is needed.
+
+Every other secret is derived from a master key with HKDF, one label per use,
+so a pseudonym key can never be mistaken for an encryption key.
 """
 
 from __future__ import annotations
@@ -15,7 +29,10 @@ import hashlib
 import hmac
 import logging
 import os
+import re
 import secrets
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
@@ -29,6 +46,10 @@ log = logging.getLogger(__name__)
 
 MASTER_KEY_ENV = "CDP_PLUGIN_MASTER_KEY"
 AUDIT_KEY_ENV = "CDP_PLUGIN_AUDIT_SIGNING_KEY"
+WRAP_LABEL = "data-key-wrap/v1"
+"""The HKDF label of the key-encryption key derived from each master key."""
+
+_KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _warned_dev_key = False
 
 
@@ -50,18 +71,120 @@ def _decode_master(text: str, source: str) -> bytes:
     return key
 
 
-def load_master_key(config: Config, env: dict[str, str] | None = None) -> bytes:
-    """Return the 32-byte master key (environment, key file, or development file)."""
+def derive_key(master: bytes, label: str) -> bytes:
+    """A 32-byte subkey of ``master`` for one named use."""
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                info=f"cdp_plugin/{label}".encode())
+    return hkdf.derive(master)
+
+
+def key_id_of(secret: bytes) -> str:
+    """The id of a master key given without one: the first 8 hex digits of its SHA-256."""
+    return hashlib.sha256(secret).hexdigest()[:8]
+
+
+@dataclass(frozen=True, slots=True)
+class MasterKey:
+    """One 32-byte master key and the id recorded with everything it wraps."""
+
+    key_id: str
+    secret: bytes = field(repr=False)
+
+
+class MasterKeys:
+    """The configured master keys, newest first (see the module docstring).
+
+    ``current`` is the first key, ``pseudonym`` the last. Key-encryption keys
+    are derived once per key and remembered. Raises :class:`ConfigError` for
+    an empty list or a repeated id.
+    """
+
+    def __init__(self, keys: Sequence[MasterKey]) -> None:
+        if not keys:
+            raise ConfigError("master keys: at least one key is required")
+        by_id: dict[str, MasterKey] = {}
+        for key in keys:
+            if key.key_id in by_id:
+                raise ConfigError(f"master keys: key id {key.key_id!r} is listed twice")
+            by_id[key.key_id] = key
+        self._keys = tuple(keys)
+        self._by_id = by_id
+        self._keks: dict[str, bytes] = {}
+
+    @classmethod
+    def single(cls, secret: bytes) -> MasterKeys:
+        """One key, with the id derived from it."""
+        return cls([MasterKey(key_id_of(secret), secret)])
+
+    @property
+    def current(self) -> MasterKey:
+        """The key that wraps new data keys and keys field hashes."""
+        return self._keys[0]
+
+    @property
+    def pseudonym(self) -> MasterKey:
+        """The key subject pseudonyms derive from: the oldest listed."""
+        return self._keys[-1]
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(key.key_id for key in self._keys)
+
+    def __iter__(self) -> Iterator[MasterKey]:
+        return iter(self._keys)
+
+    def __repr__(self) -> str:
+        return f"MasterKeys({', '.join(self.ids)})"
+
+    def kek(self, key_id: str) -> bytes | None:
+        """The key-encryption key of master key ``key_id``, or None if it is not listed."""
+        kek = self._keks.get(key_id)
+        if kek is None:
+            key = self._by_id.get(key_id)
+            if key is None:
+                return None
+            kek = self._keks[key_id] = derive_key(key.secret, WRAP_LABEL)
+        return kek
+
+
+def parse_master_keys(text: str, source: str) -> MasterKeys:
+    """Read one base64 key, or ``id:base64`` entries separated by commas or newlines.
+
+    An entry without an id gets :func:`key_id_of`. Raises :class:`ConfigError`
+    naming ``source`` and the entry's position (never the key) if an entry is
+    not base64 of 32 bytes, an id is malformed, or an id repeats.
+    """
+    entries = [entry.strip() for entry in re.split(r"[,\n]", text) if entry.strip()]
+    if not entries:
+        raise ConfigError(f"{source}: no master key given")
+    keys: list[MasterKey] = []
+    for number, entry in enumerate(entries, start=1):
+        where = source if len(entries) == 1 else f"{source} (entry {number})"
+        key_id, separator, encoded = entry.rpartition(":")
+        if separator and not _KEY_ID.fullmatch(key_id):
+            raise ConfigError(f"{where}: a master key id is 1-32 letters, digits, '_' or '-'")
+        secret = _decode_master(encoded, where)
+        keys.append(MasterKey(key_id if separator else key_id_of(secret), secret))
+    return MasterKeys(keys)
+
+
+def load_master_keys(config: Config, env: dict[str, str] | None = None) -> MasterKeys:
+    """The master keys from the environment, the key file, or the development file.
+
+    Raises :class:`ConfigError` if the chosen source cannot be read or parsed.
+    """
     global _warned_dev_key
     environ = os.environ if env is None else env
     if environ.get(MASTER_KEY_ENV):
-        return _decode_master(environ[MASTER_KEY_ENV], MASTER_KEY_ENV)
+        return parse_master_keys(environ[MASTER_KEY_ENV], MASTER_KEY_ENV)
     path = config.master_key_file
     if path is not None:
         try:
-            return _decode_master(path.read_text(encoding="ascii"), str(path))
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read master key file ({exc.strerror})") from exc
+            text = path.read_text(encoding="ascii")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not ASCII"
+            raise ConfigError(f"{path}: cannot read master key file ({reason})") from exc
+        return parse_master_keys(text, str(path))
     dev_path = config.data_dir / "master.key"
     if not dev_path.exists():
         _write_secret(dev_path, base64.b64encode(secrets.token_bytes(32)).decode("ascii"))
@@ -69,14 +192,13 @@ def load_master_key(config: Config, env: dict[str, str] | None = None) -> bytes:
         log.warning("using the development master key in %s; set %s in production",
                     dev_path, MASTER_KEY_ENV)
         _warned_dev_key = True
-    return _decode_master(dev_path.read_text(encoding="ascii"), str(dev_path))
+    return parse_master_keys(dev_path.read_text(encoding="ascii"), str(dev_path))
 
 
-def derive_key(master: bytes, label: str) -> bytes:
-    """A 32-byte subkey of ``master`` for one named use."""
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                info=f"cdp_plugin/{label}".encode())
-    return hkdf.derive(master)
+def load_master_key(config: Config, env: dict[str, str] | None = None) -> MasterKeys:
+    """The historical name of :func:`load_master_keys`; pass the result to
+    :class:`Pseudonymizer` or :class:`cdp_plugin.keyring.Keyring`."""
+    return load_master_keys(config, env)
 
 
 def load_audit_signer(config: Config, env: dict[str, str] | None = None) -> NoteSigner:
@@ -100,14 +222,19 @@ def load_audit_signer(config: Config, env: dict[str, str] | None = None) -> Note
 class Pseudonymizer:
     """Keyed pseudonyms (HMAC-SHA256) for subjects and field values.
 
-    The same input always maps to the same pseudonym under one master key,
-    so records can be joined without revealing the identifier. Field hashes
-    carry the key id so keys can rotate.
+    The same input always maps to the same pseudonym under the same keys, so
+    records can be joined without revealing the identifier. Subject
+    pseudonyms use the oldest listed master key and survive rotation; field
+    hashes use the current one and carry its derived key id, so they change
+    when the current key changes. ``master_keys`` is what a
+    :class:`cdp_plugin.keyring.Keyring` needs.
     """
 
-    def __init__(self, master: bytes) -> None:
-        self._subject_key = derive_key(master, "subject-pseudonym/v1")
-        self._field_key = derive_key(master, "field-hash/v1")
+    def __init__(self, master: bytes | MasterKeys) -> None:
+        keys = master if isinstance(master, MasterKeys) else MasterKeys.single(master)
+        self.master_keys = keys
+        self._subject_key = derive_key(keys.pseudonym.secret, "subject-pseudonym/v1")
+        self._field_key = derive_key(keys.current.secret, "field-hash/v1")
         self.key_id = hashlib.sha256(self._field_key).hexdigest()[:8]
 
     def subject(self, subject_id: str) -> str:

@@ -35,10 +35,14 @@ from cdp_plugin.consent.reconsent import find_reconsent_due
 from cdp_plugin.errors import InvalidEvent, PluginError
 from cdp_plugin.events import decode_line, parse_event
 from cdp_plugin.hookrunner import HookRunner
+from cdp_plugin.keyring import Keyring
 from cdp_plugin.keys import Pseudonymizer, load_audit_signer, load_master_key
 from cdp_plugin.manager import make_plugin_manager, plugin_names
+from cdp_plugin.retention import SweepReport, sweep
 from cdp_plugin.rules.loader import load_rules
 from cdp_plugin.runtime import Runtime
+from cdp_plugin.segments import on_consent_changed
+from cdp_plugin.segments import tick as tick_segments
 from cdp_plugin.storage import open_store
 from cdp_plugin.types import (
     Action,
@@ -81,6 +85,7 @@ class Pipeline:
         self.hooks = HookRunner(pm, runtime)
         self.stats: Counter[str] = Counter()
         self._closed = False
+        self._depth = 0
         try:
             pm.hook.cdp_configure.call_historic(kwargs={"runtime": runtime})
         except Exception as exc:
@@ -133,7 +138,7 @@ class Pipeline:
         Raises :class:`AuditError` (nothing committed, nothing to forward) if
         the audit log cannot be written.
         """
-        with self._unit_of_work():
+        with self.unit_of_work():
             outcomes = [self._process_one(raw, headers) for raw in raws]
         return outcomes
 
@@ -150,7 +155,7 @@ class Pipeline:
         consent; nothing is recorded then.
         """
         subject_key = self.runtime.pseudonymizer.subject(update.subject_id)
-        with self._unit_of_work():
+        with self.unit_of_work():
             result = self.hooks.call("cdp_record_consent", update=update,
                                      subject_key=subject_key)
             if result is None:
@@ -168,6 +173,10 @@ class Pipeline:
             })
             for change in changes:
                 self.hooks.announce("cdp_consent_changed", change=change)
+                # A withdrawal ends the segments (and feature state) the purpose
+                # justified in the same transaction, not in a later observer.
+                self._segments_changed(on_consent_changed(self.runtime, change,
+                                                          update.captured_at), "consent")
             settled = self._settle_quarantine(subject_key) if changes else []
         return ConsentResult(tuple(changes), tuple(settled))
 
@@ -180,7 +189,7 @@ class Pipeline:
         """
         request = ContactRequest(self.runtime.pseudonymizer.subject(subject_id), channel,
                                  at or self.clock(), topic, purpose, record)
-        with self._unit_of_work():
+        with self.unit_of_work():
             try:
                 answer = (self.hooks.call("cdp_check_contact", request=request)
                           or ContactDecision(False, "no_gate"))
@@ -202,7 +211,7 @@ class Pipeline:
         store = self.runtime.store
         due = find_reconsent_due(store, self.runtime.rules.purposes.consent,
                                  now or self.clock())
-        with self._unit_of_work():
+        with self.unit_of_work():
             for item in due:
                 marker = f"reconsent:{item.subject_key}"
                 finding = json.dumps([item.reasons, item.items])
@@ -219,7 +228,7 @@ class Pipeline:
 
         A CDP schedules this (e.g. every few minutes); each purge is audited.
         """
-        with self._unit_of_work():
+        with self.unit_of_work():
             store = self.runtime.store
             expired = store.quarantine_expired(now or self.clock())
             for held in expired:
@@ -228,6 +237,41 @@ class Pipeline:
                                   "reasons": ["quarantine.expired"]})
             store.quarantine_remove([held.id for held in expired])
         return len(expired)
+
+    def sweep_retention(self, now: datetime | None = None) -> SweepReport:
+        """Delete stored data past its time to live (``rules/retention.yaml``)
+        in one unit of work; each purged held event and the sweep are audited."""
+        with self.unit_of_work():
+            report = sweep(self.runtime, self.runtime.rules.retention, now or self.clock())
+            for purged in report.purged:
+                self.hooks.audit({"kind": "quarantine.purged", "message_id": purged.message_id,
+                                  "subject": purged.subject_key,
+                                  "reasons": ["retention.expired"]})
+            self.hooks.audit({"kind": "retention.swept", **report.as_dict()})
+        return report
+
+    def tick(self, now: datetime | None = None) -> list[SegmentChange]:
+        """Apply time-based segment entries and exits (dormant after N days,
+        replenishment due) as of ``now``; each change is audited and announced
+        to ``cdp_segment_changed`` after commit. A CDP schedules this."""
+        at = now or self.clock()
+        with self.unit_of_work():
+            changes = tick_segments(self.runtime, at)
+            self._segments_changed(changes, "tick")
+        return changes
+
+    def rotate_keys(self, subject_id: str | None = None) -> int:
+        """Re-wrap data keys under the current master key and start new data
+        keys for new writes (one subject, or all); old values still decrypt.
+        Audited as ``keys.rotated``; returns how many subjects were rotated."""
+        pseudonymizer = self.runtime.pseudonymizer
+        subject = None if subject_id is None else pseudonymizer.subject(subject_id)
+        with self.unit_of_work():
+            rotated = Keyring(self.runtime.store, pseudonymizer.master_keys).rotate(subject)
+            self.hooks.audit({"kind": "keys.rotated",
+                              "master_key": pseudonymizer.master_keys.current.key_id,
+                              "subject": subject, "subjects": rotated})
+        return rotated
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -252,11 +296,25 @@ class Pipeline:
         self.close()
 
     @contextmanager
-    def _unit_of_work(self) -> Iterator[None]:
-        """One store transaction whose audit records are flushed before it
-        commits; observers hear of it only after the commit."""
+    def unit_of_work(self) -> Iterator[None]:
+        """Group pipeline calls so they commit together or not at all.
+
+        One store transaction whose audit records are flushed before it
+        commits; observers hear of anything in it only after the commit. A
+        nested use joins the enclosing one. Whatever the block raises rolls
+        everything back and is re-raised.
+        """
         if self._closed:
             raise RuntimeError("the pipeline is closed")
+        if self._depth:
+            self._depth += 1
+            try:
+                with self.runtime.store.transaction():
+                    yield
+            finally:
+                self._depth -= 1
+            return
+        self._depth = 1
         try:
             with self.runtime.store.transaction():
                 yield
@@ -264,6 +322,8 @@ class Pipeline:
         except BaseException:
             self.hooks.discard()  # nothing was committed, so nothing to announce
             raise
+        finally:
+            self._depth = 0
         self.hooks.deliver()
 
     # --- one event ---------------------------------------------------------------
@@ -385,6 +445,15 @@ class Pipeline:
         return self._count(Outcome(Status.DROPPED, event.message_id,
                                    ("plugin_error", f"plugin:{exc.plugin}"),
                                    audit_index=entry.index))
+
+    def _segments_changed(self, changes: Sequence[SegmentChange], cause: str) -> None:
+        """Audit segment changes made outside an event decision; announce them."""
+        for change in changes:
+            self.hooks.audit({"kind": "segment.changed", "subject": change.subject_key,
+                              "segment": change.segment, "entered": change.entered,
+                              "active": change.active, "at": change.at.isoformat(),
+                              "cause": cause})
+            self.hooks.announce("cdp_segment_changed", change=change)
 
     def _count(self, outcome: Outcome) -> Outcome:
         self.stats[outcome.status.value] += 1

@@ -30,13 +30,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from cdp_plugin.errors import ConfigError
 from cdp_plugin.types import ConsentUpdate
 
+if TYPE_CHECKING:
+    from cdp_plugin.segments.planted import PlantedStream
+
 __all__ = ["DEFAULT_START", "NOTICE_HASH", "NOTICE_TEXT", "NOTICE_VERSION", "StreamItem",
-           "generate_stream", "summary", "write_jsonl"]
+           "generate_stream", "planted_stream", "summary", "write_jsonl"]
 
 DEFAULT_START: Final = datetime(2026, 10, 1, tzinfo=UTC)
 NOTICE_VERSION: Final = "2026-09"
@@ -270,6 +273,20 @@ def generate_stream(seed: int = 7, subjects: int = 3000, days: int = 30,
     timelines = [_Planner(index, random.Random(rng.getrandbits(64)), start, days, campaigns).plan()
                  for index in range(subjects)]
     return _deliver(heapq.merge(*timelines), noise, start + timedelta(days=days))
+
+
+def planted_stream(seed: int = 7, start: datetime = DEFAULT_START) -> PlantedStream:
+    """A short stream of subjects with planted behaviours, and the segments each must be in.
+
+    Where :func:`generate_stream` imitates production, this one plants known
+    behaviours (cart abandoners, steady buyers, seasonal shoppers, newcomers
+    who finish or skip setup...) and returns their ground truth for the
+    default segment rules; see :mod:`cdp_plugin.segments.planted`.
+    """
+    # Imported here: the planted behaviours build on this module's stream items.
+    from cdp_plugin.segments.planted import planted_stream as plant
+
+    return plant(seed, start)
 
 
 def write_jsonl(items: Iterable[StreamItem], path: Path) -> int:

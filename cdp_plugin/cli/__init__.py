@@ -8,7 +8,18 @@ import sys
 from collections.abc import Sequence
 
 from cdp_plugin import __version__
-from cdp_plugin.cli import audit, consent, plugins, rules, run
+from cdp_plugin.cli import (
+    audit,
+    consent,
+    keys,
+    plugins,
+    retention,
+    rules,
+    run,
+    segments,
+    serve,
+    subject,
+)
 from cdp_plugin.errors import CdpPluginError, ConfigError, RulesError
 
 
@@ -19,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (run, rules, consent, audit, plugins):
+    for module in (run, rules, consent, segments, audit, keys, retention, subject, serve,
+                   plugins):
         module.register(commands)
     return parser
 

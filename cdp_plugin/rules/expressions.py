@@ -10,13 +10,20 @@ Allowed: ``and``, ``or``, ``not``; comparisons ``< <= > >= == !=`` (chains
 too); ``in`` / ``not in`` with a list or tuple of literals or a feature on the
 right; ``+ - * /`` on numbers; unary ``-`` and ``+``; literals (int, float, str,
 bool, None); feature names; calls to ``days_since(ts)``, ``hours_since(ts)``,
+``days_until(ts)``, ``days_between(start, end)``, ``hours_between(start, end)``,
 ``coalesce(a, b, ...)`` and ``len(x)``.
+
+Time functions take timestamps (ISO-8601 strings or datetimes; naive ones
+are UTC) and return fractions: ``days_since(ts)`` is how long ago ``ts`` was
+at the evaluation time (negative for a future ``ts``), ``days_until(ts)`` its
+opposite, and ``days_between(start, end)`` the time from ``start`` to ``end``
+(negative if ``end`` comes first). The ``hours_`` forms count hours.
 
 Missing values, defined once here:
 
 - a feature that is absent or ``None`` is *missing*; the literal ``None`` is
   missing too;
-- arithmetic, ``days_since``, ``hours_since`` and ``len`` return missing when an
+- arithmetic, the time functions and ``len`` return missing when an
   input is missing or of the wrong type (a timestamp that does not parse, a
   string added to a number, a division by zero);
 - ``coalesce`` returns its first argument that is not missing;
@@ -42,21 +49,64 @@ from typing import Any, Final
 
 CORE_FEATURES: frozenset[str] = frozenset(
     {
+        # activity
         "first_seen",
         "last_seen",
+        "recency_days",
         "event_count",
+        "events_7d",
+        "events_30d",
+        "events_90d",
+        "active_days_30d",
         "last_event_type",
+        "view_count",
+        # purchases
         "total_spend",
         "average_order_value",
+        "currency",
+        "cohort_average_order_value",
+        "purchase_interval_days",
+        "purchase_interval_spread_days",
+        "next_purchase_expected",
+        "accessory_orders",
+        "accessory_attach_rate",
+        "season_purchases",
+        "season_purchase_share",
+        # product categories
+        "top_category",
+        "top_category_share",
+        "top_categories",
+        "top_category_shares",
+        # cart
+        "cart_open",
+        "cart_items",
+        "cart_value",
+        "cart_last_activity",
+        # sessions
+        "session_count",
+        "last_session_depth",
+        "last_session_seconds",
+        "avg_session_depth",
+        "avg_session_seconds",
+        "avg_view_seconds",
+        # context
         "last_device_type",
         "last_channel",
         "last_locale",
+        "last_language",
         "last_timezone",
+        "active_channels_30d",
     }
 )
-"""Features of every subject profile; each counter adds ``<count>_count`` and ``last_<count>``."""
+"""Features of every subject profile; each counter adds ``<count>_count``, ``first_<count>``
+and ``last_<count>``. :mod:`cdp_plugin.segments.view` says how each is computed."""
 
-FUNCTIONS: tuple[str, ...] = ("days_since", "hours_since", "coalesce", "len")
+CHANNEL_FEATURES: frozenset[str] = frozenset({"active_channels_30d"})
+"""Core features computed from the counters the ``channels`` setting names."""
+
+FUNCTIONS: tuple[str, ...] = (
+    "days_since", "hours_since", "days_until", "days_between", "hours_between", "coalesce", "len",
+)
 """The only names a condition may call."""
 
 MAX_SOURCE_LENGTH = 2000
@@ -71,13 +121,13 @@ class ExpressionError(ValueError):
     """A condition is not valid in the rule language; the message says which part and why."""
 
 
-def count_features(count: str) -> tuple[str, str]:
-    """The two features a behaviour counter named ``count`` provides."""
-    return f"{count}_count", f"last_{count}"
+def count_features(count: str) -> tuple[str, str, str]:
+    """The features a behaviour counter named ``count`` provides: how many, first and last."""
+    return f"{count}_count", f"first_{count}", f"last_{count}"
 
 
 def feature_names(counts: Iterable[str], extra: Iterable[str] = ()) -> frozenset[str]:
-    """Every feature a condition may use: the core ones, two per counter, and ``extra``."""
+    """Every feature a condition may use: the core ones, three per counter, and ``extra``."""
     names = set(CORE_FEATURES)
     for count in counts:
         names.update(count_features(count))
@@ -239,6 +289,13 @@ _REJECTED: Mapping[type[ast.AST], str] = {
 }
 
 
+_ARITY: Mapping[str, int] = {
+    "days_since": 1, "hours_since": 1, "days_until": 1, "days_between": 2, "hours_between": 2,
+    "len": 1,
+}
+"""Arguments each function takes; ``coalesce`` takes one or more."""
+
+
 class _Compiler:
     """Turns an allowed AST into closures; rejects everything else."""
 
@@ -371,16 +428,21 @@ class _Compiler:
             raise ExpressionError(f"keyword arguments are not allowed: '{_snippet(node)}'")
         name = func.id
         count = len(node.args)
-        if name == "coalesce" and count < 1:
-            raise ExpressionError("coalesce() needs at least one argument")
-        if name != "coalesce" and count != 1:
-            raise ExpressionError(f"{name}() takes exactly one argument, got {count}")
+        wanted = _ARITY.get(name)
+        if wanted is None and count < 1:
+            raise ExpressionError(f"{name}() needs at least one argument")
+        if wanted is not None and count != wanted:
+            number = "one argument" if wanted == 1 else f"{wanted} arguments"
+            raise ExpressionError(f"{name}() takes exactly {number}, got {count}")
         args = [self.compile(arg) for arg in node.args]
         if name == "coalesce":
             return _Node(_coalesce([arg.fn for arg in args]))
         if name == "len":
             return _Node(_length(args[0].fn))
-        return _Node(_since(args[0], _DAY if name == "days_since" else _HOUR))
+        if name in ("days_between", "hours_between"):
+            return _Node(_between(args[0], args[1], _DAY if name == "days_between" else _HOUR))
+        unit = _HOUR if name == "hours_since" else _DAY
+        return _Node(_since(args[0], -unit if name == "days_until" else unit))
 
     def _feature(self, node: ast.Name | ast.Attribute) -> _Node:
         parts: list[str] = []
@@ -537,6 +599,24 @@ def _since(arg: _Node, unit_seconds: float) -> _Fn:
         return seconds / unit_seconds
 
     return since
+
+
+def _between(start: _Node, end: _Node, unit_seconds: float) -> _Fn:
+    """Time from ``start`` to ``end`` (negative if ``end`` is earlier); ``now`` plays no part."""
+    start_fn, end_fn = start.fn, end.fn
+
+    def between(f: Features, now: datetime) -> Any:
+        first = _as_datetime(start_fn(f, now))
+        second = _as_datetime(end_fn(f, now))
+        if first is None or second is None:
+            return MISSING
+        try:
+            elapsed = second - first
+        except (TypeError, OverflowError):
+            return MISSING
+        return (elapsed.days * 86400 + elapsed.seconds + elapsed.microseconds / 1e6) / unit_seconds
+
+    return between
 
 
 def _as_datetime(value: Any) -> datetime | None:

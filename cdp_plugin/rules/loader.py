@@ -19,6 +19,12 @@ from marshmallow import Schema, ValidationError
 
 from cdp_plugin.errors import RuleProblem, RulesError
 from cdp_plugin.rules.model import RuleSet
+from cdp_plugin.rules.retention import (
+    RETENTION_FILE,
+    RetentionFileSchema,
+    RetentionRules,
+    longest_cap_days,
+)
 from cdp_plugin.rules.schemas import (
     JurisdictionsFileSchema,
     MinimizationFileSchema,
@@ -31,6 +37,8 @@ JURISDICTIONS_FILE = "jurisdictions.yaml"
 MINIMIZATION_FILE = "minimization.yaml"
 SEGMENTS_FILE = "segments.yaml"
 RULE_FILES: tuple[str, ...] = (PURPOSES_FILE, JURISDICTIONS_FILE, MINIMIZATION_FILE, SEGMENTS_FILE)
+OPTIONAL_FILES: tuple[str, ...] = (RETENTION_FILE,)
+"""Files that may be absent (their defaults apply); when present they are validated too."""
 
 WHOLE_FILE = "<file>"
 """The key reported for problems that concern a whole file (missing, unparsable, empty)."""
@@ -39,7 +47,8 @@ _KeyPath = tuple[Any, ...]
 
 
 def load_rules(directory: str | os.PathLike[str], extra_features: Collection[str] = ()) -> RuleSet:
-    """Load ``purposes.yaml``, ``jurisdictions.yaml``, ``minimization.yaml`` and ``segments.yaml``.
+    """Load ``purposes.yaml``, ``jurisdictions.yaml``, ``minimization.yaml`` and
+    ``segments.yaml``, and ``retention.yaml`` when present (defaults otherwise).
 
     ``extra_features`` extends the features segment conditions may use beyond
     the core ones and those the ``counts`` section provides.
@@ -54,19 +63,27 @@ def load_rules(directory: str | os.PathLike[str], extra_features: Collection[str
     nothing is returned half-loaded.
     """
     base = os.fspath(directory)
-    found: dict[str, list[RuleProblem]] = {name: [] for name in RULE_FILES}
+    names = RULE_FILES + OPTIONAL_FILES
+    found: dict[str, list[RuleProblem]] = {name: [] for name in names}
     documents: dict[str, _Document] = {}
-    for name in RULE_FILES:
-        document = _read(os.path.join(base, name), found[name])
+    for name in names:
+        path = os.path.join(base, name)
+        if name in OPTIONAL_FILES and not os.path.exists(path):
+            continue
+        document = _read(path, found[name])
         if document is not None:
             documents[name] = document
 
-    known_purposes = _declared_purposes(documents.get(PURPOSES_FILE))
+    purposes_document = documents.get(PURPOSES_FILE)
+    known_purposes = _declared_purposes(purposes_document)
     schemas: dict[str, Schema] = {
         PURPOSES_FILE: PurposesFileSchema(),
         JURISDICTIONS_FILE: JurisdictionsFileSchema(),
-        MINIMIZATION_FILE: MinimizationFileSchema(known_purposes),
+        MINIMIZATION_FILE: MinimizationFileSchema(known_purposes,
+                                                  _declared_destinations(purposes_document)),
         SEGMENTS_FILE: SegmentsFileSchema(known_purposes, extra_features),
+        RETENTION_FILE: RetentionFileSchema(longest_cap_days(
+            purposes_document.data if purposes_document else None)),
     }
     loaded: dict[str, Any] = {}
     for name, document in documents.items():
@@ -80,12 +97,12 @@ def load_rules(directory: str | os.PathLike[str], extra_features: Collection[str
     # File order, then line order within a file, so the report reads top to bottom.
     problems = [
         problem
-        for name in RULE_FILES
+        for name in names
         for problem in sorted(found[name], key=lambda problem: problem.line or 0)
     ]
     if problems:
         raise RulesError(problems)
-    hashes = {name: documents[name].digest for name in RULE_FILES}
+    hashes = {name: document.digest for name, document in sorted(documents.items())}
     return RuleSet(
         purposes=loaded[PURPOSES_FILE],
         jurisdictions=loaded[JURISDICTIONS_FILE],
@@ -94,6 +111,7 @@ def load_rules(directory: str | os.PathLike[str], extra_features: Collection[str
         directory=base,
         file_hashes=MappingProxyType(hashes),
         version=_version(hashes),
+        retention=loaded.get(RETENTION_FILE, RetentionRules()),
     )
 
 
@@ -116,6 +134,16 @@ class _Document:
             if line is not None:
                 return line
         return None
+
+
+def _declared_destinations(document: _Document | None) -> frozenset[str] | None:
+    """Destination names ``purposes.yaml`` defines, or None if it cannot say."""
+    if document is None or not isinstance(document.data, dict):
+        return None
+    declared = document.data.get("destinations", {})
+    if not isinstance(declared, dict):
+        return None
+    return frozenset(name for name in declared if isinstance(name, str))
 
 
 def _read(path: str, problems: list[RuleProblem]) -> _Document | None:

@@ -14,11 +14,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, time, tzinfo
 from functools import lru_cache
-from typing import NamedTuple, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cdp_plugin.rules.expressions import CompiledCondition
 from cdp_plugin.rules.matching import compile_glob
+
+if TYPE_CHECKING:
+    from cdp_plugin.rules.retention import RetentionRules
 
 MEMO_SIZE = 4096
 """How many distinct (event type, name) pairs each per-event lookup remembers."""
@@ -29,23 +32,63 @@ REVIEW_STATUSES: tuple[str, ...] = ("draft", "in_review", "approved", "retired")
 
 
 class IntRange(NamedTuple):
-    """The accepted range and the default of an integer action parameter."""
+    """The accepted range and the default of an integer action parameter (None: no default)."""
 
     low: int
     high: int
-    default: int
+    default: int | None
 
 
-ACTION_PARAMETERS: Mapping[str, Mapping[str, IntRange]] = {
-    "keep": {},
+class Choice(NamedTuple):
+    """A required word parameter and the words it accepts."""
+
+    options: tuple[str, ...]
+
+
+class IntList(NamedTuple):
+    """A non-empty, strictly ascending list of integers from ``low`` to ``high``."""
+
+    low: int
+    high: int
+    default: tuple[int, ...]
+
+
+ParamSpec = IntRange | Choice | IntList
+ParamValue = int | str | tuple[int, ...]
+
+GENERALIZE_TARGETS: Mapping[str, tuple[str, ...]] = {
+    "hour": (),
+    "day": (),
+    "month": (),
+    "country": (),
+    "region": (),
+    "age_band": ("bands",),
+    "bucket": ("size",),
+}
+"""What ``generalize`` can produce (its ``to``), with the other parameters each target takes;
+:mod:`cdp_plugin.generalize` documents each one."""
+
+ACTION_PARAMETERS: Mapping[str, Mapping[str, ParamSpec]] = {
+    # pii_scan: 0 exempts a kept field from the personal-data guard (e.g. a
+    # field that must carry an address the purpose needs).
+    "keep": {"pii_scan": IntRange(0, 1, 1)},
     "drop": {},
     "hash": {},
     "truncate": {
         "ipv4_prefix": IntRange(8, 32, 24),
         "ipv6_prefix": IntRange(16, 128, 48),
     },
+    "generalize": {
+        "to": Choice(tuple(GENERALIZE_TARGETS)),
+        "bands": IntList(0, 150, (18, 25, 35, 45, 55, 65)),
+        "size": IntRange(1, 10**12, None),
+    },
+    "encrypt": {},
 }
 """Every minimization action the rules accept, with the parameters each one takes."""
+
+PERMISSIVENESS: tuple[str, ...] = ("drop", "hash", "truncate", "generalize", "encrypt", "keep")
+"""The actions from least to most permissive; across granted purposes the most permissive wins."""
 
 _T = TypeVar("_T")
 
@@ -248,11 +291,12 @@ class JurisdictionRules:
 
 @dataclass(frozen=True, slots=True)
 class FieldRule:
-    """One field path and what happens to it; ``params`` holds every parameter with defaults."""
+    """One field path and what happens to it; ``params`` holds every parameter that
+    applies, with defaults filled in."""
 
     path: str
     action: str
-    params: Mapping[str, int]
+    params: Mapping[str, ParamValue]
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,13 +304,16 @@ class MinimizationRule:
     """The fields each purpose needs from the messages ``match`` selects.
 
     With ``allowlist`` true, fields that no granted purpose names are dropped;
-    with it false they are kept unless a rule says otherwise.
+    with it false they are kept unless a rule says otherwise. A rule with
+    ``destinations`` shapes only the payloads delivered to those destinations
+    (names from ``purposes.yaml``); one without shapes every payload.
     """
 
     name: str
     match: EventMatch
     purposes: Mapping[str, tuple[FieldRule, ...]]
     allowlist: bool
+    destinations: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,12 +336,74 @@ class MinimizationRules:
         return tuple(rule for rule in self.rules if rule.match.matches(event_type, name))
 
 
+DEFAULT_PROFILING_PURPOSE = "personalization"
+"""The purpose that justifies keeping behavioural features at all, unless ``segments.yaml``
+names another."""
+
+
+@dataclass(frozen=True, slots=True)
+class Season:
+    """A shopping season that recurs every year from ``start`` to ``end``, both
+    (month, day) pairs included; an ``end`` before ``start`` wraps the new year."""
+
+    name: str
+    start: tuple[int, int]
+    end: tuple[int, int]
+
+    def contains(self, month: int, day: int) -> bool:
+        """Whether the calendar day ``month``/``day`` falls in the season."""
+        key = (month, day)
+        if self.start <= self.end:
+            return self.start <= key <= self.end
+        return key >= self.start or key <= self.end
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureSettings:
+    """What counted behaviours mean beyond their counts: the ``features`` section.
+
+    Each counter name here comes from ``counts``. ``purchase`` events are
+    orders (spend, cadence, accessories, seasons, closing the cart); ``cart_*``
+    events open, shrink or touch the cart; ``categories`` events have their
+    product categories tallied; ``views`` events are pages or screens (session
+    depth), whose ``view_seconds`` properties say how long they were looked at.
+    ``channels`` maps an engagement channel to the counters that show activity
+    on it. A new session starts after ``session_gap_minutes`` without events.
+    """
+
+    profiling_purpose: str = DEFAULT_PROFILING_PURPOSE
+    purchase: str | None = None
+    cart_add: frozenset[str] = frozenset()
+    cart_remove: frozenset[str] = frozenset()
+    cart_activity: frozenset[str] = frozenset()
+    categories: frozenset[str] = frozenset()
+    accessory_categories: tuple[str, ...] = ()
+    views: frozenset[str] = frozenset()
+    view_seconds: tuple[str, ...] = ()
+    session_gap_minutes: int = 30
+    channels: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    seasons: tuple[Season, ...] = ()
+    _accessory: tuple[Callable[[str], bool], ...] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        globs = tuple(compile_glob(pattern) for pattern in self.accessory_categories)
+        object.__setattr__(self, "_accessory", globs)
+
+    def is_accessory(self, category: str) -> bool:
+        """Whether a product category is an accessory (matches ``accessory_categories``)."""
+        return any(matches(category) for matches in self._accessory)
+
+
 @dataclass(frozen=True, slots=True)
 class SegmentRule:
     """A behavioural segment: its condition and its governance metadata.
 
     Only ``approved`` segments whose audience reaches ``min_size`` are meant to
-    be activated; the others run in shadow mode.
+    be activated; the others run in shadow mode. ``requires`` holds every
+    purpose a subject must have consented to for membership: the profiling
+    purpose, the segment's own, and those that keep the features it reads.
     """
 
     name: str
@@ -305,17 +414,25 @@ class SegmentRule:
     min_size: int
     when: str
     condition: CompiledCondition
+    requires: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
 class SegmentRules:
-    """The contents of ``segments.yaml``: behaviour counters and segments, in file order."""
+    """The contents of ``segments.yaml``: behaviour counters, feature settings and
+    segments, in file order.
+
+    ``count_purposes`` maps each counter to the purpose its features are kept
+    for (the profiling purpose unless the file names another).
+    """
 
     counts: Mapping[str, EventMatch]
     segments: tuple[SegmentRule, ...]
     _memo: Callable[[str, str | None], tuple[str, ...]] = field(
         init=False, repr=False, compare=False
     )
+    count_purposes: Mapping[str, str] = field(default_factory=dict)
+    features: FeatureSettings = FeatureSettings()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_memo", _memoized(self._select))
@@ -323,6 +440,17 @@ class SegmentRules:
     def counts_for(self, event_type: str, name: str | None) -> tuple[str, ...]:
         """The names of the counters a message increments, in file order."""
         return self._memo(event_type, name)
+
+    def purpose_of(self, count: str) -> str:
+        """The purpose that keeps counter ``count``'s features."""
+        return self.count_purposes.get(count, self.features.profiling_purpose)
+
+    @property
+    def purposes(self) -> frozenset[str]:
+        """Every purpose a feature or a segment depends on."""
+        needed = {self.features.profiling_purpose, *self.count_purposes.values()}
+        needed.update(purpose for rule in self.segments for purpose in rule.requires)
+        return frozenset(needed)
 
     def _select(self, event_type: str, name: str | None) -> tuple[str, ...]:
         return tuple(
@@ -345,3 +473,4 @@ class RuleSet:
     directory: str
     file_hashes: Mapping[str, str]
     version: str
+    retention: RetentionRules

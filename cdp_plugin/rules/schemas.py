@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping
-from datetime import time
+from datetime import date, time
+from itertools import pairwise
 from types import MappingProxyType
 from typing import Any
 
@@ -31,6 +32,7 @@ from marshmallow import (
 from marshmallow.types import ErrorMessages
 
 from cdp_plugin.rules.expressions import (
+    CHANNEL_FEATURES,
     CORE_FEATURES,
     CompiledCondition,
     ExpressionError,
@@ -42,20 +44,28 @@ from cdp_plugin.rules.matching import parse_field_path
 from cdp_plugin.rules.model import (
     ACTION_PARAMETERS,
     CONSENT_MODELS,
+    DEFAULT_PROFILING_PURPOSE,
+    GENERALIZE_TARGETS,
     LEGAL_BASES,
     MERGE_POLICIES,
     REVIEW_STATUSES,
+    Choice,
     ConsentPolicy,
     EventMatch,
+    FeatureSettings,
     FieldRule,
     FrequencyCap,
+    IntList,
     Jurisdiction,
     JurisdictionRules,
     MinimizationRule,
     MinimizationRules,
+    ParamSpec,
+    ParamValue,
     Purpose,
     PurposeRules,
     QuietHours,
+    Season,
     SegmentRule,
     SegmentRules,
     time_zone,
@@ -212,14 +222,15 @@ class _FieldPath(_Str):
         return path
 
 
-class _FieldAction(fields.Field[tuple[str, Mapping[str, int]]]):
-    """``keep`` or ``{action: truncate, ipv4_prefix: 24}``, loaded as (action, all params)."""
+class _FieldAction(fields.Field[tuple[str, Mapping[str, ParamValue]]]):
+    """``keep`` or ``{action: truncate, ipv4_prefix: 24}``, loaded as (action, the
+    parameters that apply, with defaults)."""
 
     default_error_messages = _messages()
 
     def _deserialize(
         self, value: Any, attr: str | None, data: Any, **kwargs: Any
-    ) -> tuple[str, Mapping[str, int]]:
+    ) -> tuple[str, Mapping[str, ParamValue]]:
         if isinstance(value, str):
             action, params, where = value, {}, None
         elif isinstance(value, dict):
@@ -243,12 +254,66 @@ class _FieldAction(fields.Field[tuple[str, Mapping[str, int]]]):
                 problems[name] = [f"'{action}' takes no parameters"]
             elif limits is None:
                 problems[name] = [f"unknown parameter; '{action}' takes {', '.join(spec)}"]
-            elif type(given) is not int or not limits.low <= given <= limits.high:
-                problems[name] = [f"must be an integer from {limits.low} to {limits.high}"]
+            else:
+                problem = _parameter_problem(limits, given)
+                if problem is not None:
+                    problems[name] = [problem]
+        applicable = _applicable_parameters(action, params, problems)
         if problems:
             raise ValidationError(problems)
-        resolved = {name: params.get(name, limits.default) for name, limits in spec.items()}
+        resolved: dict[str, ParamValue] = {}
+        for name in applicable:
+            given = params[name] if name in params else _default(spec[name])
+            if given is not None:  # a missing required parameter was reported above
+                resolved[name] = tuple(given) if isinstance(given, list | tuple) else given
         return action, MappingProxyType(resolved)
+
+
+def _default(spec: ParamSpec) -> ParamValue | None:
+    return None if isinstance(spec, Choice) else spec.default
+
+
+def _parameter_problem(spec: ParamSpec, given: Any) -> str | None:
+    """What is wrong with one parameter value, or None."""
+    if isinstance(spec, Choice):
+        if isinstance(given, str) and given in spec.options:
+            return None
+        return f"must be one of {', '.join(spec.options)}"
+    if isinstance(spec, IntList):
+        fits = (isinstance(given, list) and given
+                and all(type(item) is int and spec.low <= item <= spec.high for item in given)
+                and all(low < high for low, high in pairwise(given)))
+        return None if fits else (f"must be a non-empty list of ascending integers from "
+                                  f"{spec.low} to {spec.high}")
+    if type(given) is not int or not spec.low <= given <= spec.high:
+        return f"must be an integer from {spec.low} to {spec.high}"
+    return None
+
+
+def _applicable_parameters(action: str, params: Mapping[Any, Any],
+                           problems: dict[Any, list[str]]) -> tuple[str, ...]:
+    """The parameters this use of ``action`` takes; records missing and misplaced ones.
+
+    Only ``generalize`` varies: ``to`` is required and picks which of the
+    other parameters apply (:data:`GENERALIZE_TARGETS`).
+    """
+    spec = ACTION_PARAMETERS[action]
+    if action != "generalize":
+        return tuple(spec)
+    target = params.get("to")
+    if "to" not in params:
+        problems["to"] = [_REQUIRED]
+    if not isinstance(target, str) or target not in GENERALIZE_TARGETS:
+        return ()
+    applicable = ("to", *GENERALIZE_TARGETS[target])
+    for name in params:
+        if name in spec and name not in applicable:
+            takers = [t for t, extra in GENERALIZE_TARGETS.items() if name in extra]
+            problems.setdefault(name, []).append(f"applies only with to: {' or '.join(takers)}")
+    for name in applicable:
+        if name not in params and _default(spec[name]) is None:
+            problems[name] = [f"required with to: {target}"]
+    return applicable
 
 
 # -- shared pieces ----------------------------------------------------------------------------
@@ -576,6 +641,13 @@ class MinimizationRuleSchema(_RulesSchema):
     name = _Name(required=True)
     match = _Nested(EventMatchSchema, required=True)
     allowlist = _Bool(load_default=True)
+    destinations = _List(
+        _Str(),
+        load_default=list,
+        validate=validate.Length(
+            min=1, error="must list at least one destination; leave it out to shape every payload"
+        ),
+    )
     purposes = _Mapping(
         keys=_Str(),
         values=_Mapping(keys=_FieldPath(), values=_FieldAction()),
@@ -595,22 +667,30 @@ class MinimizationRuleSchema(_RulesSchema):
             match=data["match"],
             purposes=MappingProxyType(purposes),
             allowlist=data["allowlist"],
+            destinations=frozenset(data["destinations"]),
         )
 
 
 class MinimizationFileSchema(_RulesSchema):
     """``minimization.yaml``: per message kind, the fields each purpose needs.
 
-    ``known_purposes`` (from ``purposes.yaml``) enables the cross-file check;
-    ``None`` skips it, e.g. when that file is itself invalid.
+    ``known_purposes`` and ``known_destinations`` (from ``purposes.yaml``)
+    enable the cross-file checks; ``None`` skips one, e.g. when that file is
+    itself invalid.
     """
 
     version = _Int(required=True, validate=_VERSION)
     rules = _List(_Nested(MinimizationRuleSchema), required=True)
 
-    def __init__(self, known_purposes: Collection[str] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        known_purposes: Collection[str] | None = None,
+        known_destinations: Collection[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.known_purposes = known_purposes
+        self.known_destinations = known_destinations
 
     @validates_schema(pass_original=True, skip_on_field_errors=False)
     def _check_references(self, data: Any, original: Any, **kwargs: Any) -> None:
@@ -625,6 +705,18 @@ class MinimizationFileSchema(_RulesSchema):
                             ("rules", index, "purposes", purpose),
                             _undefined_purpose(purpose, self.known_purposes),
                         )
+        for index, rule in enumerate(rules):
+            path = ("rules", index, "destinations")
+            named = _as_dict(rule).get("destinations")
+            _check_unique(problems, path, named, "destination")
+            if self.known_destinations is None:
+                continue
+            defined = ", ".join(sorted(self.known_destinations)) or "none"
+            for position, name in enumerate(_as_list(named)):
+                if isinstance(name, str) and name and name not in self.known_destinations:
+                    problems.add((*path, position),
+                                 f"undefined destination '{name}'; purposes.yaml defines: "
+                                 f"{defined}")
         problems.raise_if_any()
 
     @post_load
@@ -633,6 +725,87 @@ class MinimizationFileSchema(_RulesSchema):
 
 
 # -- segments.yaml ----------------------------------------------------------------------------
+
+_MONTH_DAY = re.compile(r"(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])")
+_LEAP_YEAR = 2024
+
+
+class _MonthDay(fields.Field[tuple[int, int]]):
+    """A calendar day ``"MM-DD"``, loaded as (month, day)."""
+
+    default_error_messages = _messages(invalid='must be a day "MM-DD" in quotes, e.g. "11-24"')
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any,
+                     **kwargs: Any) -> tuple[int, int]:
+        found = _MONTH_DAY.fullmatch(value) if isinstance(value, str) else None
+        if found is None:
+            raise self.make_error("invalid")
+        month, day = int(found[1]), int(found[2])
+        try:
+            date(_LEAP_YEAR, month, day)
+        except ValueError:
+            raise ValidationError(f"month {month} has no day {day}") from None
+        return month, day
+
+
+class SeasonSchema(_RulesSchema):
+    start = _MonthDay(data_key="from", required=True)
+    end = _MonthDay(data_key="to", required=True)
+
+
+class CartRolesSchema(_RulesSchema):
+    add = _List(_Name(), load_default=list)
+    remove = _List(_Name(), load_default=list)
+    activity = _List(_Name(), load_default=list)
+
+
+class FeaturesSchema(_RulesSchema):
+    """The ``features`` section: what counted behaviours mean beyond their counts."""
+
+    profiling_purpose = _Str(load_default=DEFAULT_PROFILING_PURPOSE)
+    purchase = _Name(load_default=None)
+    cart = _Nested(CartRolesSchema, load_default=dict)
+    categories = _List(_Name(), load_default=list)
+    accessory_categories = _List(_Str(), load_default=list)
+    views = _List(_Name(), load_default=list)
+    view_seconds = _List(_Str(), load_default=list)
+    session_gap_minutes = _Int(
+        load_default=30, validate=validate.Range(min=1, max=1440, error="must be from 1 to 1440")
+    )
+    channels = _Mapping(keys=_Name(), values=_List(_Name()), load_default=dict)
+    seasons = _Mapping(keys=_Name(), values=_Nested(SeasonSchema), load_default=dict)
+
+    @post_load
+    def _build(self, data: dict[str, Any], **kwargs: Any) -> FeatureSettings:
+        cart = data["cart"]
+        return FeatureSettings(
+            profiling_purpose=data["profiling_purpose"],
+            purchase=data["purchase"],
+            cart_add=frozenset(cart.get("add", ())),
+            cart_remove=frozenset(cart.get("remove", ())),
+            cart_activity=frozenset(cart.get("activity", ())),
+            categories=frozenset(data["categories"]),
+            accessory_categories=tuple(data["accessory_categories"]),
+            views=frozenset(data["views"]),
+            view_seconds=tuple(data["view_seconds"]),
+            session_gap_minutes=data["session_gap_minutes"],
+            channels=MappingProxyType(
+                {name: tuple(counts) for name, counts in data["channels"].items()}
+            ),
+            seasons=tuple(
+                Season(name, spec["start"], spec["end"]) for name, spec in data["seasons"].items()
+            ),
+        )
+
+
+class CountSchema(EventMatchSchema):
+    """A counter: the messages it counts and, optionally, the purpose its features are kept for."""
+
+    purpose = _Str(load_default=None)
+
+    @post_load
+    def _build(self, data: dict[str, Any], **kwargs: Any) -> tuple[EventMatch, str | None]:
+        return EventMatch(type=data["event_type"], event=data["event"]), data["purpose"]
 
 
 class SegmentSchema(_RulesSchema):
@@ -648,16 +821,23 @@ class SegmentSchema(_RulesSchema):
     when = _Str(required=True)
 
 
-class SegmentsFileSchema(_RulesSchema):
-    """``segments.yaml``: behaviour counters and the segments defined over the features.
+_ROLES = ("purchase", "categories", "views")
+_CART_ROLES = ("add", "remove", "activity")
 
-    Each ``when`` is compiled here, against the core features, two features per
-    counter and ``extra_features``; ``known_purposes`` works as in
-    :class:`MinimizationFileSchema`.
+
+class SegmentsFileSchema(_RulesSchema):
+    """``segments.yaml``: behaviour counters, feature settings and the segments over them.
+
+    Each ``when`` is compiled here, against the core features, three features
+    per counter and ``extra_features``; ``known_purposes`` works as in
+    :class:`MinimizationFileSchema`. Each segment's ``requires`` is its own
+    purpose, the profiling purpose and the purposes of the counters whose
+    features its condition reads.
     """
 
     version = _Int(required=True, validate=_VERSION)
-    counts = _Mapping(keys=_Name(), values=_Nested(EventMatchSchema), required=True)
+    counts = _Mapping(keys=_Name(), values=_Nested(CountSchema), required=True)
+    features = _Nested(FeaturesSchema, load_default=dict)
     segments = _List(_Nested(SegmentSchema), required=True)
 
     def __init__(
@@ -674,22 +854,22 @@ class SegmentsFileSchema(_RulesSchema):
     @validates_schema(pass_original=True, skip_on_field_errors=False)
     def _check_references(self, data: Any, original: Any, **kwargs: Any) -> None:
         raw = _as_dict(original)
-        counts = [name for name in _as_dict(raw.get("counts")) if isinstance(name, str)]
+        counts = {name: _as_dict(spec) for name, spec in _as_dict(raw.get("counts")).items()
+                  if isinstance(name, str)}
         segments = [_as_dict(segment) for segment in _as_list(raw.get("segments"))]
         problems = _Problems()
-        self._check_counts(problems, counts)
+        self._check_counts(problems, list(counts))
+        features = _as_dict(raw.get("features"))
+        profiling = features.get("profiling_purpose", DEFAULT_PROFILING_PURPOSE)
+        self._check_purpose(problems, ("features", "profiling_purpose"), profiling)
+        for name, spec in counts.items():
+            self._check_purpose(problems, ("counts", name, "purpose"), spec.get("purpose"))
+        _check_roles(problems, features, counts, profiling)
         _check_unique(problems, ("segments",), segments, "segment name", key="name")
         known = feature_names(counts, self.extra_features)
         for index, segment in enumerate(segments):
             purpose = segment.get("purpose", DEFAULT_SEGMENT_PURPOSE)
-            if (
-                self.known_purposes is not None
-                and isinstance(purpose, str)
-                and purpose not in self.known_purposes
-            ):
-                problems.add(
-                    ("segments", index, "purpose"), _undefined_purpose(purpose, self.known_purposes)
-                )
+            self._check_purpose(problems, ("segments", index, "purpose"), purpose)
             when = segment.get("when")
             if isinstance(when, str) and when:
                 try:
@@ -698,8 +878,13 @@ class SegmentsFileSchema(_RulesSchema):
                     problems.add(("segments", index, "when"), str(error))
         problems.raise_if_any()
 
+    def _check_purpose(self, problems: _Problems, path: tuple[Any, ...], purpose: Any) -> None:
+        if (self.known_purposes is not None and isinstance(purpose, str)
+                and purpose not in self.known_purposes):
+            problems.add(path, _undefined_purpose(purpose, self.known_purposes))
+
     def _check_counts(self, problems: _Problems, counts: list[str]) -> None:
-        """A counter's two feature names must not shadow a core, extra or other counter feature."""
+        """A counter's feature names must not shadow a core, extra or other counter feature."""
         taken = {name: "a core feature" for name in CORE_FEATURES}
         taken.update({name: "an extra feature" for name in self.extra_features})
         for count in counts:
@@ -714,8 +899,54 @@ class SegmentsFileSchema(_RulesSchema):
 
     @post_load
     def _build(self, data: dict[str, Any], **kwargs: Any) -> SegmentRules:
-        segments = tuple(
-            SegmentRule(condition=self._conditions[index], **segment)
-            for index, segment in enumerate(data["segments"])
-        )
-        return SegmentRules(counts=MappingProxyType(dict(data["counts"])), segments=segments)
+        settings = data["features"]
+        if not isinstance(settings, FeatureSettings):  # the section was left out
+            settings = FeatureSettings()
+        counts = {name: match for name, (match, _) in data["counts"].items()}
+        purposes = {name: purpose or settings.profiling_purpose
+                    for name, (_, purpose) in data["counts"].items()}
+        # The purposes that keep the features a condition may read, beyond profiling.
+        kept_for = {feature: {purposes[count]} for count in counts
+                    for feature in count_features(count)}
+        channels = {purposes.get(count, settings.profiling_purpose)
+                    for named in settings.channels.values() for count in named}
+        kept_for.update((feature, channels) for feature in CHANNEL_FEATURES)
+        segments = []
+        for index, segment in enumerate(data["segments"]):
+            condition = self._conditions[index]
+            requires = {settings.profiling_purpose, segment["purpose"]}
+            for feature in condition.features:
+                requires.update(kept_for.get(feature, ()))
+            segments.append(SegmentRule(condition=condition, requires=frozenset(requires),
+                                        **segment))
+        return SegmentRules(counts=MappingProxyType(counts), segments=tuple(segments),
+                            count_purposes=MappingProxyType(purposes), features=settings)
+
+
+def _check_roles(problems: _Problems, features: dict[Any, Any], counts: Mapping[str, Any],
+                 profiling: Any) -> None:
+    """Every counter the ``features`` section names must exist; those that feed
+    profiling features (all but ``channels``) must be kept for the profiling purpose."""
+    named: list[tuple[tuple[Any, ...], Any, bool]] = []
+    for role in _ROLES:
+        value = features.get(role)
+        items = value if isinstance(value, list) else [value] if value is not None else []
+        path = ("features", role)
+        named.extend(((*path, i) if isinstance(value, list) else path, item, True)
+                     for i, item in enumerate(items))
+    for role in _CART_ROLES:
+        for i, item in enumerate(_as_list(_as_dict(features.get("cart")).get(role))):
+            named.append((("features", "cart", role, i), item, True))
+    for channel, items in _as_dict(features.get("channels")).items():
+        named.extend((("features", "channels", channel, i), item, False)
+                     for i, item in enumerate(_as_list(items)))
+    for path, name, profiling_only in named:
+        if not isinstance(name, str):
+            continue
+        if name not in counts:
+            problems.add(path, f"unknown counter '{name}'; define it under counts")
+            continue
+        kept_for = counts[name].get("purpose", profiling)
+        if profiling_only and isinstance(kept_for, str) and kept_for != profiling:
+            problems.add(path, f"counter '{name}' is kept for '{kept_for}', but this role feeds "
+                               f"features kept for '{profiling}'; use a counter kept for it")

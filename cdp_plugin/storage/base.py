@@ -8,12 +8,13 @@ message names the operation, never the data involved.
 from __future__ import annotations
 
 import json
+import math
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from cdp_plugin.errors import StorageError
@@ -73,6 +74,87 @@ class QuarantinedEvent:
     payload: str
     received_at: datetime
     expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxNotice:
+    """A notice for a downstream destination, waiting in or done with the outbox.
+
+    ``status`` is ``pending`` (due at ``next_attempt_at``), ``delivered`` or
+    ``dead`` (dead-lettered). ``attempts`` counts the attempts started;
+    ``payload`` is JSON text, opaque to the store; ``last_error`` names what
+    went wrong last (a status code or an error class, never data).
+    """
+
+    id: int
+    idempotency_key: str
+    destination: str
+    kind: str
+    subject_key: str
+    payload: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    last_error: str | None = None
+
+
+OUTBOX_STATUSES = ("pending", "delivered", "dead")
+OPTIN_STATUSES = ("pending", "confirmed", "cancelled")
+
+
+@dataclass(frozen=True, slots=True)
+class Tombstone:
+    """The pseudonymous proof that a subject's data was erased.
+
+    ``proof`` is a JSON-serializable mapping: what was deleted (counts), and
+    where the erasure is in the audit log.
+    """
+
+    id: int
+    subject_key: str
+    erased_at: datetime
+    proof: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class OptInRequest:
+    """A channel grant waiting for double opt-in confirmation.
+
+    ``status`` is ``pending``, ``confirmed`` or ``cancelled``; ``settled_at``
+    is when it left ``pending``. ``details`` is a JSON-serializable mapping
+    of the original update's source, notice version and proof.
+    """
+
+    token_id: str
+    subject_key: str
+    channel: str
+    status: str
+    captured_at: datetime
+    expires_at: datetime
+    details: Mapping[str, Any]
+    settled_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """A running count and total, e.g. orders and revenue of a currency's customers."""
+
+    count: int
+    total: float
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentDay:
+    """One segment's entries and exits on one day (UTC), and its size after the
+    latest change counted for that day."""
+
+    segment: str
+    day: date
+    size: int
+    entered: int
+    exited: int
 
 
 class Store(ABC):
@@ -244,6 +326,14 @@ class Store(ABC):
         """
 
     @abstractmethod
+    def iter_keys(self) -> Iterator[tuple[str, str, bytes]]:
+        """Yield ``(subject_key, key_id, wrapped_key)`` for every stored key,
+        ordered by subject key then key id, read in pages (for rotation).
+
+        Raises StorageError on failure.
+        """
+
+    @abstractmethod
     def delete_keys(self, subject_key: str) -> int:
         """Delete every key of the subject; return how many were deleted.
 
@@ -286,6 +376,199 @@ class Store(ABC):
     @abstractmethod
     def set_meta(self, name: str, value: str) -> None:
         """Create or replace the setting ``name``. Raises StorageError on failure."""
+
+    # --- preference-center callbacks: webhook ids, outbox, tombstones, double opt-in ---
+
+    @abstractmethod
+    def remember_webhook(self, webhook_id: str, digest: str, seen_at: datetime) -> str | None:
+        """Record a received webhook id with the digest of its request.
+
+        Returns None if the id was new, else the digest stored with it first
+        (the first ``seen_at`` is kept). Raises StorageError on failure.
+        """
+
+    @abstractmethod
+    def forget_webhooks_before(self, before: datetime) -> int:
+        """Delete webhook ids seen strictly before ``before``; return how many.
+
+        Raises StorageError on failure.
+        """
+
+    @abstractmethod
+    def outbox_add(self, idempotency_key: str, destination: str, kind: str, subject_key: str,
+                   payload: str, created_at: datetime) -> bool:
+        """Queue a notice, due at once; False (and nothing changed) if a notice
+        with ``idempotency_key`` already exists.
+
+        Raises StorageError on failure.
+        """
+
+    @abstractmethod
+    def outbox_lease(self, now: datetime, lease_until: datetime,
+                     limit: int) -> list[OutboxNotice]:
+        """Start an attempt on up to ``limit`` pending notices due at ``now``.
+
+        Atomically, for each: ``attempts`` grows by one and ``next_attempt_at``
+        becomes ``lease_until``, so no other connection leases it until then.
+        Returns them (as updated) ordered by id. Raises StorageError on failure.
+        """
+
+    @abstractmethod
+    def outbox_settle(self, notice_id: int, attempts: int, status: str,
+                      next_attempt_at: datetime, last_error: str | None,
+                      at: datetime) -> bool:
+        """Record the outcome of attempt number ``attempts`` of a pending notice.
+
+        ``status`` is ``pending`` (retry at ``next_attempt_at``), ``delivered``
+        or ``dead``. Returns False, changing nothing, if the notice is no
+        longer pending or another attempt was started since. Raises
+        StorageError on failure, including an unknown status.
+        """
+
+    @abstractmethod
+    def outbox_next_due(self) -> datetime | None:
+        """When the earliest pending notice is due, or None if none is pending.
+
+        Raises StorageError on failure.
+        """
+
+    @abstractmethod
+    def outbox_list(self, subject_key: str | None = None,
+                    status: str | None = None) -> list[OutboxNotice]:
+        """Notices, optionally of one subject and/or one status, ordered by id.
+
+        Raises StorageError on failure.
+        """
+
+    @abstractmethod
+    def add_tombstone(self, subject_key: str, erased_at: datetime,
+                      proof: Mapping[str, Any]) -> int:
+        """Record that the subject's data was erased; return the tombstone's id.
+
+        Raises StorageError on failure, including a proof that is not JSON.
+        """
+
+    @abstractmethod
+    def tombstones(self, subject_key: str) -> list[Tombstone]:
+        """The subject's tombstones, oldest first. Raises StorageError on failure."""
+
+    @abstractmethod
+    def optin_add(self, token_id: str, subject_key: str, channel: str, captured_at: datetime,
+                  expires_at: datetime, details: Mapping[str, Any]) -> None:
+        """Record a pending double opt-in request under a new ``token_id``.
+
+        Raises StorageError on failure, including a token id already used.
+        """
+
+    @abstractmethod
+    def optin_get(self, token_id: str) -> OptInRequest | None:
+        """The request issued under ``token_id``, or None. Raises StorageError on failure."""
+
+    @abstractmethod
+    def optin_settle(self, token_id: str, status: str, at: datetime) -> bool:
+        """Move a pending request to ``confirmed`` or ``cancelled``; False if it
+        was not pending (nothing changed). Raises StorageError on failure."""
+
+    @abstractmethod
+    def optin_cancel(self, subject_key: str, channel: str, captured_until: datetime,
+                     at: datetime) -> int:
+        """Cancel the subject's pending requests for ``channel`` captured at or
+        before ``captured_until``; return how many. Raises StorageError on failure."""
+
+    @abstractmethod
+    def optin_list(self, subject_key: str) -> list[OptInRequest]:
+        """The subject's requests, oldest first. Raises StorageError on failure."""
+
+    @abstractmethod
+    def optin_delete(self, subject_key: str) -> int:
+        """Delete every request of the subject; return how many. Raises StorageError on failure."""
+
+    @abstractmethod
+    def scrub_deleted(self) -> bool:
+        """Overwrite what deleted rows left in the database's own files.
+
+        Returns True if no copy of a deleted row can remain in them, False if
+        some may (another connection held the journal, or the backend keeps
+        old row versions it does not overwrite on demand). Must not run inside
+        a transaction: raises StorageError then, and on any other failure.
+        """
+
+    # --- segments: running tallies, sizes and daily churn ---------------------------
+
+    @abstractmethod
+    def add_tally(self, name: str, count: int, total: float) -> Tally:
+        """Add ``count`` and ``total`` to the tally ``name`` (created at zero) and
+        return it as it now stands.
+
+        Concurrent additions are never lost. Raises StorageError on failure,
+        including a total that is not a finite number.
+        """
+
+    @abstractmethod
+    def get_tally(self, name: str) -> Tally:
+        """The tally ``name``; zero if there is none. Raises StorageError on failure."""
+
+    @abstractmethod
+    def count_segment_change(self, segment: str, day: date, entered: int, exited: int) -> int:
+        """Count ``entered`` entries and ``exited`` exits of ``segment`` on ``day``
+        and return the segment's new size (its entries minus its exits, ever).
+
+        The day's row keeps the sums and the size after this change. Raises
+        StorageError on failure.
+        """
+
+    @abstractmethod
+    def segment_sizes(self) -> dict[str, int]:
+        """Every segment that ever changed, with its current size.
+
+        Raises StorageError on failure.
+        """
+
+    @abstractmethod
+    def segment_days(self, since: date | None = None) -> list[SegmentDay]:
+        """Daily entries, exits and sizes from ``since`` (included) on, or all,
+        ordered by segment then day. Raises StorageError on failure.
+        """
+
+    # --- retention: removing what has outlived its time to live ----------------------
+
+    @abstractmethod
+    def quarantine_received_before(self, before: datetime) -> list[QuarantinedEvent]:
+        """Return every quarantined event received strictly before ``before``, in
+        insertion order, whatever its expiry. Raises StorageError on failure."""
+
+    @abstractmethod
+    def delete_profiles_before(self, updated_before: datetime) -> int:
+        """Delete the profiles last updated strictly before ``updated_before``; return
+        how many. Raises StorageError on failure."""
+
+    @abstractmethod
+    def drop_profile_fields_before(self, updated_before: datetime, names: Sequence[str]) -> int:
+        """Remove the top-level keys ``names`` from every profile last updated strictly
+        before ``updated_before``; return how many profiles lost at least one.
+
+        ``updated_at`` stays as it was, so the profile still ages towards its own
+        deletion. Raises StorageError on failure, including a name with a double
+        quote (not every backend can address one).
+        """
+
+    @abstractmethod
+    def blank_consent_proofs(self, captured_before: datetime) -> int:
+        """Empty the ``proof`` of ledger records captured strictly before
+        ``captured_before``; return how many records changed.
+
+        A record that a current state still comes from keeps its proof, since
+        that state still rests on it. Nothing else in any record changes and no
+        record is removed: the ledger keeps its history and ``seq`` order, minus
+        the evidence. Raises StorageError on failure.
+        """
+
+    @abstractmethod
+    def delete_sends_before(self, before: datetime) -> int:
+        """Delete every recorded send strictly before ``before``; return how many.
+
+        Raises StorageError on failure.
+        """
 
     @abstractmethod
     def close(self) -> None:
@@ -425,3 +708,18 @@ def check_grants(grants: Mapping[str, bool], operation: str, argument: str) -> d
         if not isinstance(name, str) or not isinstance(granted, bool):
             raise StorageError(f"{operation} failed: {argument}.{name} must map a name to a bool")
     return dict(grants)
+
+
+def check_status(status: str, allowed: Sequence[str], operation: str) -> str:
+    """Return ``status``; raise StorageError naming ``operation`` if it is not allowed."""
+    if status not in allowed:
+        raise StorageError(f"{operation} failed: status must be one of {', '.join(allowed)}")
+    return status
+
+
+def finite(value: float, operation: str, argument: str) -> float:
+    """Return ``value`` as a float; raise StorageError naming ``argument`` unless it is a
+    finite number."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise StorageError(f"{operation} failed: {argument} must be a finite number")
+    return float(value)

@@ -93,6 +93,12 @@ def test_core_features_and_counter_features() -> None:
         ("coalesce(email_open_count, purchase_count, 7) == 3", True),
         ("len(tags) == 2", True),
         ("len(last_locale) == 5", True),
+        ("days_until(last_seen) == -5", True),
+        ('days_until("2026-11-27T00:00:00Z") == 1.5', True),
+        ("days_between(first_seen, last_seen) > 300", True),
+        ("days_between(last_seen, first_seen) < 0", True),
+        ('hours_between(last_seen, "2026-11-20T15:00:00Z") == 3', True),
+        ("hours_between(last_purchase, last_seen) == -117", True),
         # a bare value holds when truthy
         ("tags", True),
         ("purchase_count", True),
@@ -114,6 +120,9 @@ def test_semantics(source: str, expected: bool) -> None:
         ("last_email_open not in (1, 2)", False),
         ('"vip" in last_channel', False),
         ("days_since(last_email_open) >= 0", False),
+        ("days_until(last_email_open) <= 0", False),
+        ("days_between(last_seen, last_email_open) != 1", False),
+        ("hours_between(last_email_open, last_seen) != 1", False),
         ("len(last_channel) >= 0", False),
         ("email_open_count + 1 > 0", False),
         # ... and `not` inverts it normally
@@ -225,6 +234,8 @@ def test_explain_shortens_long_values() -> None:
         ("len(*tags)", "starred arguments are not allowed"),
         ("coalesce(x=1)", "keyword arguments are not allowed"),
         ("days_since(last_seen, last_seen)", "days_since() takes exactly one argument"),
+        ("days_between(last_seen)", "days_between() takes exactly 2 arguments, got 1"),
+        ("hours_between(a, b, c)", "hours_between() takes exactly 2 arguments, got 3"),
         ("len()", "len() takes exactly one argument"),
         ("coalesce()", "coalesce() needs at least one argument"),
         ("1 if tags else 2", "conditional expressions are not allowed"),
@@ -266,7 +277,8 @@ def test_unknown_feature_suggests_a_close_name() -> None:
 
 
 def test_functions_are_exactly_the_documented_set() -> None:
-    assert set(FUNCTIONS) == {"days_since", "hours_since", "coalesce", "len"}
+    assert set(FUNCTIONS) == {"days_since", "hours_since", "days_until", "days_between",
+                              "hours_between", "coalesce", "len"}
 
 
 # -- fuzzing: random expression trees, allowed and disallowed -------------------------------
@@ -370,6 +382,7 @@ _LITERALS = st.one_of(
     st.none(),
 )
 _ORDERING = [ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq]
+_ARITY = {"days_between": 2, "hours_between": 2}
 _VALID_KINDS = ["boolop", "not", "sign", "binop", "compare", "in", "call"]
 
 
@@ -417,7 +430,8 @@ def _valid_trees(draw: st.DrawFn, budget: int = 4) -> ast.expr:
             right = _feature(draw(st.sampled_from(sorted(FUZZ_KNOWN))))
         return ast.Compare(left=child(), ops=[membership], comparators=[right])
     name = draw(st.sampled_from(FUNCTIONS))
-    args = [child() for _ in range(draw(st.integers(1, 3)) if name == "coalesce" else 1)]
+    arity = _ARITY.get(name, 1)
+    args = [child() for _ in range(draw(st.integers(1, 3)) if name == "coalesce" else arity)]
     return ast.Call(func=_load(name), args=args, keywords=[])
 
 
@@ -470,3 +484,83 @@ def test_random_valid_trees_always_compile_and_evaluate(
     condition = compile_condition(ast.unparse(tree), FUZZ_KNOWN)
     assert isinstance(condition.evaluate(features, now), bool)
     assert all(isinstance(line, str) for line in condition.explain(features, now))
+
+
+# -- the compiler accepts exactly the language: an independent statement of its grammar ------
+
+_ORACLE_ORDERING = (ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.Eq, ast.NotEq)
+_ORACLE_LITERALS = (int, float, str, bool, type(None))
+
+
+def _oracle_feature(node: ast.expr, known: frozenset[str]) -> bool:
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return False
+    parts.append(node.id)
+    return not any(p.startswith("__") for p in parts) and ".".join(reversed(parts)) in known
+
+
+def _oracle_item(node: ast.expr) -> bool:
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        return isinstance(node.operand, ast.Constant) and type(node.operand.value) in (int, float)
+    return isinstance(node, ast.Constant) and type(node.value) in _ORACLE_LITERALS
+
+
+def _in_language(node: ast.expr, known: frozenset[str]) -> bool:
+    """The rule language, restated: what the compiler must accept, and nothing else."""
+    if isinstance(node, ast.BoolOp):
+        return all(_in_language(value, known) for value in node.values)
+    if isinstance(node, ast.UnaryOp):
+        return (isinstance(node.op, ast.Not | ast.USub | ast.UAdd)
+                and _in_language(node.operand, known))
+    if isinstance(node, ast.BinOp):
+        return (isinstance(node.op, ast.Add | ast.Sub | ast.Mult | ast.Div)
+                and _in_language(node.left, known) and _in_language(node.right, known))
+    if isinstance(node, ast.Compare):
+        if not _in_language(node.left, known):
+            return False
+        for index, (op, right) in enumerate(zip(node.ops, node.comparators, strict=True)):
+            if isinstance(op, ast.In | ast.NotIn):
+                last = index == len(node.ops) - 1
+                listed = (isinstance(right, ast.Tuple | ast.List) and last
+                          and all(_oracle_item(item) for item in right.elts))
+                if not (listed or _oracle_feature(right, known)):
+                    return False
+            elif not (isinstance(op, _ORACLE_ORDERING) and _in_language(right, known)):
+                return False
+        return True
+    if isinstance(node, ast.Call):
+        if not isinstance(node.func, ast.Name) or node.keywords:
+            return False
+        arity = {"coalesce": None, "days_between": 2, "hours_between": 2}.get(node.func.id, 1)
+        if node.func.id not in FUNCTIONS:
+            return False
+        if (len(node.args) < 1) if arity is None else (len(node.args) != arity):
+            return False
+        return all(_in_language(arg, known) for arg in node.args)
+    if isinstance(node, ast.Name | ast.Attribute):
+        return _oracle_feature(node, known)
+    if isinstance(node, ast.Constant):
+        return type(node.value) in _ORACLE_LITERALS
+    return False
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tree=st.one_of(_trees(), _valid_trees()))
+def test_the_compiler_accepts_exactly_the_language(tree: ast.expr) -> None:
+    source = ast.unparse(tree)
+    try:
+        parsed: ast.expr | None = ast.parse(source, mode="eval").body
+    except (SyntaxError, ValueError, RecursionError):
+        parsed = None
+    expected = parsed is not None and _in_language(parsed, FUZZ_KNOWN)
+    try:
+        compile_condition(source, FUZZ_KNOWN)
+    except ExpressionError:
+        accepted = False
+    else:
+        accepted = True
+    assert accepted == expected, source

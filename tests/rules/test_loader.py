@@ -71,7 +71,8 @@ def rule_index(rules: RuleSet, name: str) -> int:
 
 
 def test_shipped_rules_load_completely(shipped: RuleSet) -> None:
-    assert set(shipped.file_hashes) == set(RULE_FILES)
+    assert set(shipped.file_hashes) == {*RULE_FILES, "retention.yaml"}
+    assert shipped.retention.dedup_days == 30
     assert len(shipped.version) == 16
     assert int(shipped.version, 16) >= 0
     assert shipped.directory == str(SHIPPED)
@@ -261,12 +262,13 @@ def test_unknown_action_is_rejected_with_the_accepted_list(
     rules_dir: Path, shipped: RuleSet
 ) -> None:
     text = edit(
-        rules_dir, "minimization.yaml", "properties.title: keep", "properties.title: encrypt"
+        rules_dir, "minimization.yaml", "properties.title: keep", "properties.title: tokenize"
     )
     key = f"rules.{rule_index(shipped, 'pages')}.purposes.analytics.properties.title"
     problem = only(problems_of(rules_dir), rules_dir, "minimization.yaml", key)
-    assert problem.message == "unknown action 'encrypt'; expected one of keep, drop, hash, truncate"
-    assert problem.line == line_of(text, "properties.title: encrypt")
+    assert problem.message == ("unknown action 'tokenize'; expected one of keep, drop, hash, "
+                               "truncate, generalize, encrypt")
+    assert problem.line == line_of(text, "properties.title: tokenize")
 
 
 def test_parameters_on_an_action_that_takes_none(rules_dir: Path) -> None:
@@ -274,12 +276,20 @@ def test_parameters_on_an_action_that_takes_none(rules_dir: Path) -> None:
         rules_dir,
         "minimization.yaml",
         "messageId: keep",
-        "messageId: {action: keep, ipv4_prefix: 24}",
+        "messageId: {action: hash, ipv4_prefix: 24}",
     )
     key = "rules.0.purposes.necessary.messageId.ipv4_prefix"
     problem = only(problems_of(rules_dir), rules_dir, "minimization.yaml", key)
-    assert problem.message == "'keep' takes no parameters"
-    assert problem.line == line_of(text, "messageId: {action: keep")
+    assert problem.message == "'hash' takes no parameters"
+    assert problem.line == line_of(text, "messageId: {action: hash")
+
+
+def test_parameter_of_another_action(rules_dir: Path) -> None:
+    edit(rules_dir, "minimization.yaml", "messageId: keep",
+         "messageId: {action: keep, ipv4_prefix: 24}")
+    key = "rules.0.purposes.necessary.messageId.ipv4_prefix"
+    problem = only(problems_of(rules_dir), rules_dir, "minimization.yaml", key)
+    assert problem.message == "unknown parameter; 'keep' takes pii_scan"
 
 
 def test_truncate_parameter_out_of_range(rules_dir: Path) -> None:
@@ -368,7 +378,7 @@ def test_missing_required_key_points_at_its_parent(rules_dir: Path, shipped: Rul
 def test_every_problem_in_every_file_is_reported_at_once(rules_dir: Path, shipped: RuleSet) -> None:
     edit(rules_dir, "purposes.yaml", "\nchannels:", "\ncolour: blue\nchannels:")
     edit(rules_dir, "jurisdictions.yaml", "default: EU", "default: EUR")
-    edit(rules_dir, "minimization.yaml", "properties.title: keep", "properties.title: encrypt")
+    edit(rules_dir, "minimization.yaml", "properties.title: keep", "properties.title: tokenize")
     edit(rules_dir, "minimization.yaml", "userId: hash", "userId: {action: hash, bits: 8}")
     edit(rules_dir, "segments.yaml", 'when: "total_spend >= 200"', 'when: "total_spend >="')
     problems = problems_of(rules_dir)
@@ -393,3 +403,19 @@ def test_a_missing_purposes_file_does_not_invent_purpose_errors(rules_dir: Path)
     (rules_dir / "purposes.yaml").unlink()
     problems = problems_of(rules_dir)
     assert [(Path(p.file).name, p.key) for p in problems] == [("purposes.yaml", WHOLE_FILE)]
+
+
+def test_retention_file_is_optional_and_validated(rules_dir: Path) -> None:
+    (rules_dir / "retention.yaml").unlink()
+    loaded = load_rules(rules_dir)
+    assert "retention.yaml" not in loaded.file_hashes and loaded.retention.dedup_days == 30
+    (rules_dir / "retention.yaml").write_text("version: 1\ndedup_days: -3\n")
+    [problem] = problems_of(rules_dir)
+    assert problem.file.endswith("retention.yaml") and problem.key == "dedup_days"
+
+
+def test_minimization_destinations_must_be_defined(rules_dir: Path) -> None:
+    text = edit(rules_dir, "minimization.yaml", "destinations: [esp]", "destinations: [fax]")
+    [problem] = problems_of(rules_dir)
+    assert problem.file.endswith("minimization.yaml") and "fax" in problem.message
+    assert problem.line == line_of(text, "destinations: [fax]")

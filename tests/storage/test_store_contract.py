@@ -845,3 +845,448 @@ def test_closed_store_send_calls_raise_storage_error_naming_the_operation(
     assert not isinstance(raised.value, sqlite3.Error | psycopg.Error)
     assert operation in str(raised.value)
     assert SUBJECT not in str(raised.value)
+
+
+# --- preference-center callbacks: webhook ids, outbox, tombstones, double opt-in ------
+
+
+def test_remember_webhook_returns_the_first_digest_of_a_known_id(store: Store) -> None:
+    assert store.remember_webhook("msg_1", "d1", at(0)) is None
+    assert store.remember_webhook("msg_1", "d2", at(1)) == "d1"
+    assert store.remember_webhook("msg_2", "d2", at(1)) is None
+
+
+def test_forget_webhooks_before_makes_older_ids_new_again(store: Store) -> None:
+    store.remember_webhook("msg_old", "d", at(0))
+    store.remember_webhook("msg_new", "d", at(10))
+
+    assert store.forget_webhooks_before(at(5)) == 1
+    assert store.remember_webhook("msg_old", "x", at(11)) is None
+    assert store.remember_webhook("msg_new", "x", at(11)) == "d"
+
+
+def test_webhook_id_is_forgotten_when_its_transaction_rolls_back(store: Store) -> None:
+    with pytest.raises(RuntimeError), store.transaction():
+        store.remember_webhook("msg_1", "d1", at(0))
+        raise RuntimeError("abort")
+
+    assert store.remember_webhook("msg_1", "d2", at(1)) is None
+
+
+def _add_notice(store: Store, key: str, minute: int = 0, subject: str = SUBJECT) -> bool:
+    return store.outbox_add(key, "esp", "suppression", subject, '{"k":1}', at(minute))
+
+
+def test_outbox_add_is_idempotent_per_key(store: Store) -> None:
+    assert _add_notice(store, "idem-1") is True
+    assert _add_notice(store, "idem-1", minute=5) is False
+
+    [notice] = store.outbox_list()
+    assert (notice.idempotency_key, notice.status, notice.attempts) == ("idem-1", "pending", 0)
+    assert notice.next_attempt_at == at(0)
+    assert notice.payload == '{"k":1}'
+
+
+def test_outbox_lease_starts_an_attempt_and_hides_the_notice_until_the_lease_ends(
+    store: Store,
+) -> None:
+    _add_notice(store, "idem-1")
+    _add_notice(store, "idem-2")
+    _add_notice(store, "idem-later", minute=30)
+
+    leased = store.outbox_lease(at(1), at(3), 10)
+
+    assert [(n.idempotency_key, n.attempts, n.next_attempt_at) for n in leased] == [
+        ("idem-1", 1, at(3)), ("idem-2", 1, at(3))]
+    assert store.outbox_lease(at(2), at(4), 10) == []
+    again = store.outbox_lease(at(3), at(5), 1)
+    assert [(n.idempotency_key, n.attempts) for n in again] == [("idem-1", 2)]
+    assert store.outbox_next_due() == at(3)
+
+
+def test_outbox_settle_applies_only_to_the_latest_attempt(store: Store) -> None:
+    _add_notice(store, "idem-1")
+    [first] = store.outbox_lease(at(1), at(2), 10)
+    [second] = store.outbox_lease(at(2), at(3), 10)
+
+    assert store.outbox_settle(first.id, first.attempts, "delivered", at(2), None, at(2)) is False
+    assert store.outbox_settle(second.id, second.attempts, "pending", at(9), "http 503",
+                               at(3)) is True
+    [notice] = store.outbox_list()
+    assert (notice.status, notice.attempts, notice.next_attempt_at, notice.last_error) == (
+        "pending", 2, at(9), "http 503")
+
+    [third] = store.outbox_lease(at(9), at(10), 10)
+    assert store.outbox_settle(third.id, third.attempts, "dead", at(10), "http 500", at(10))
+    assert store.outbox_settle(third.id, third.attempts, "delivered", at(10), None,
+                               at(10)) is False
+    assert store.outbox_next_due() is None
+    assert [n.status for n in store.outbox_list(status="dead")] == ["dead"]
+
+
+def test_outbox_settle_rejects_an_unknown_status(store: Store) -> None:
+    _add_notice(store, "idem-1")
+    [notice] = store.outbox_lease(at(1), at(2), 10)
+
+    with pytest.raises(StorageError, match="status"):
+        store.outbox_settle(notice.id, notice.attempts, "lost", at(2), None, at(2))
+
+
+def test_outbox_list_filters_by_subject_and_status(store: Store) -> None:
+    _add_notice(store, "idem-1")
+    _add_notice(store, "idem-2", subject=OTHER)
+    [leased] = store.outbox_lease(at(1), at(2), 1)
+    store.outbox_settle(leased.id, leased.attempts, "delivered", at(2), None, at(2))
+
+    assert [n.idempotency_key for n in store.outbox_list(subject_key=OTHER)] == ["idem-2"]
+    assert [n.idempotency_key for n in store.outbox_list(status="pending")] == ["idem-2"]
+    assert [n.idempotency_key for n in store.outbox_list(SUBJECT, "delivered")] == ["idem-1"]
+
+
+def test_concurrent_leases_never_hand_out_the_same_notice(
+    store_factory: StoreFactory,
+) -> None:
+    first, second = store_factory(), store_factory()
+    for number in range(20):
+        _add_notice(first, f"idem-{number}")
+    leased: list[str] = []
+    lock = threading.Lock()
+
+    def lease(store: Store) -> None:
+        while batch := store.outbox_lease(at(1), at(60), 3):
+            with lock:
+                leased.extend(n.idempotency_key for n in batch)
+
+    threads = [threading.Thread(target=lease, args=(s,)) for s in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(leased) == sorted(f"idem-{number}" for number in range(20))
+
+
+def test_tombstones_are_kept_per_subject_in_order(store: Store) -> None:
+    first = store.add_tombstone(SUBJECT, at(0), {"deleted": {"profile": 1}})
+    second = store.add_tombstone(SUBJECT, at(5), {"deleted": {"profile": 0}})
+
+    tombstones = store.tombstones(SUBJECT)
+    assert [(t.id, t.erased_at, dict(t.proof)) for t in tombstones] == [
+        (first, at(0), {"deleted": {"profile": 1}}), (second, at(5), {"deleted": {"profile": 0}})]
+    assert store.tombstones(OTHER) == []
+    with pytest.raises(StorageError, match="proof"):
+        store.add_tombstone(SUBJECT, at(6), {"bad": object()})
+
+
+def test_optin_requests_settle_once(store: Store) -> None:
+    store.optin_add("tok-1", SUBJECT, "email", at(0), at(60), {"source": "preference_center"})
+
+    request = store.optin_get("tok-1")
+    assert request is not None
+    assert (request.status, request.channel, request.expires_at, request.settled_at) == (
+        "pending", "email", at(60), None)
+    assert dict(request.details) == {"source": "preference_center"}
+    assert store.optin_settle("tok-1", "confirmed", at(5)) is True
+    assert store.optin_settle("tok-1", "cancelled", at(6)) is False
+    settled = store.optin_get("tok-1")
+    assert settled is not None
+    assert (settled.status, settled.settled_at) == ("confirmed", at(5))
+    assert store.optin_get("tok-unknown") is None
+    with pytest.raises(StorageError):
+        store.optin_add("tok-1", SUBJECT, "email", at(7), at(60), {})
+
+
+def test_optin_cancel_only_touches_pending_requests_captured_until_then(store: Store) -> None:
+    store.optin_add("tok-early", SUBJECT, "email", at(0), at(60), {})
+    store.optin_add("tok-late", SUBJECT, "email", at(10), at(60), {})
+    store.optin_add("tok-sms", SUBJECT, "sms", at(0), at(60), {})
+    store.optin_add("tok-other", OTHER, "email", at(0), at(60), {})
+
+    assert store.optin_cancel(SUBJECT, "email", at(5), at(20)) == 1
+    assert [(r.token_id, r.status) for r in store.optin_list(SUBJECT)] == [
+        ("tok-early", "cancelled"), ("tok-sms", "pending"), ("tok-late", "pending")]
+    assert store.optin_delete(SUBJECT) == 3
+    assert store.optin_list(SUBJECT) == []
+    assert [r.token_id for r in store.optin_list(OTHER)] == ["tok-other"]
+
+
+def test_scrub_deleted_refuses_to_run_inside_a_transaction(store: Store) -> None:
+    with pytest.raises(StorageError, match="scrub_deleted"), store.transaction():
+        store.scrub_deleted()
+
+
+def test_sqlite_scrub_deleted_leaves_no_copy_of_a_deleted_row_in_its_files(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "scrub.sqlite3"
+    marker = "quarantined-marker-5d1c0e"
+    store = SQLiteStore(path)
+    try:
+        for number in range(50):
+            store.quarantine_add(SUBJECT, f"m-{number}", f'{{"email":"{marker}-{number}"}}',
+                                 at(0), at(60))
+        store.quarantine_remove([held.id for held in store.quarantine_list(SUBJECT)])
+
+        assert store.scrub_deleted() is True
+        files = [p for p in tmp_path.iterdir() if p.name.startswith("scrub.sqlite3")]
+        assert files
+        assert all(marker.encode() not in p.read_bytes() for p in files)
+        assert store.quarantine_count(SUBJECT) == 0
+    finally:
+        store.close()
+
+
+# --- segments: tallies, sizes and daily churn ---------------------------------------
+
+
+def test_tallies_start_at_zero_and_accumulate(store: Store) -> None:
+    from cdp_plugin.storage.base import Tally
+
+    assert store.get_tally("aov:EUR") == Tally(0, 0.0)
+    assert store.add_tally("aov:EUR", 1, 30.5) == Tally(1, 30.5)
+    assert store.add_tally("aov:EUR", 2, 69.5) == Tally(3, 100.0)
+    assert store.add_tally("aov:JPY", 1, 4000) == Tally(1, 4000.0)
+    assert store.get_tally("aov:EUR") == Tally(3, 100.0)
+
+
+@pytest.mark.parametrize("total", [float("nan"), float("inf"), True, "12"])
+def test_a_tally_total_must_be_a_finite_number(store: Store, total: Any) -> None:
+    with pytest.raises(StorageError, match="add_tally failed: total must be a finite number"):
+        store.add_tally("aov:EUR", 1, total)
+    assert store.get_tally("aov:EUR").count == 0
+
+
+def test_concurrent_tally_additions_are_never_lost(store_factory: StoreFactory) -> None:
+    stores = [store_factory(), store_factory()]
+
+    def add(each: Store) -> None:
+        for _ in range(25):
+            each.add_tally("aov:EUR", 1, 2.0)
+
+    threads = [threading.Thread(target=add, args=(each,)) for each in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    tally = stores[0].get_tally("aov:EUR")
+    assert (tally.count, tally.total) == (50, 100.0)
+
+
+def test_segment_changes_give_sizes_and_daily_churn(store: Store) -> None:
+    from datetime import date
+
+    from cdp_plugin.storage.base import SegmentDay
+
+    monday, tuesday = date(2026, 10, 5), date(2026, 10, 6)
+    assert store.count_segment_change("dormant", monday, 1, 0) == 1
+    assert store.count_segment_change("dormant", monday, 1, 0) == 2
+    assert store.count_segment_change("vip", monday, 1, 0) == 1
+    assert store.count_segment_change("dormant", tuesday, 0, 1) == 1
+    assert store.count_segment_change("dormant", tuesday, 3, 0) == 4
+    assert store.segment_sizes() == {"dormant": 4, "vip": 1}
+    assert store.segment_days() == [
+        SegmentDay("dormant", monday, 2, 2, 0),
+        SegmentDay("dormant", tuesday, 4, 3, 1),
+        SegmentDay("vip", monday, 1, 1, 0),
+    ]
+    assert store.segment_days(since=tuesday) == [SegmentDay("dormant", tuesday, 4, 3, 1)]
+
+
+def test_segment_changes_roll_back_with_their_transaction(store: Store) -> None:
+    from datetime import date
+
+    day = date(2026, 10, 5)
+    store.count_segment_change("vip", day, 1, 0)
+    with pytest.raises(RuntimeError), store.transaction():
+        store.count_segment_change("vip", day, 5, 0)
+        store.add_tally("aov:EUR", 1, 10.0)
+        raise RuntimeError("abort")
+    assert store.segment_sizes() == {"vip": 1}
+    assert [d.entered for d in store.segment_days()] == [1]
+    assert store.get_tally("aov:EUR").count == 0
+
+
+SEGMENT_CALLS: dict[str, Callable[[Store], object]] = {
+    "add_tally": lambda s: s.add_tally("aov:EUR", 1, 1.0),
+    "get_tally": lambda s: s.get_tally("aov:EUR"),
+    "count_segment_change": lambda s: s.count_segment_change("vip", T0.date(), 1, 0),
+    "segment_sizes": lambda s: s.segment_sizes(),
+    "segment_days": lambda s: s.segment_days(),
+}
+
+
+@pytest.mark.parametrize("operation", sorted(SEGMENT_CALLS))
+def test_closed_store_segment_calls_raise_storage_error_naming_the_operation(
+    store: Store, operation: str
+) -> None:
+    store.close()
+
+    with pytest.raises(StorageError) as raised:
+        SEGMENT_CALLS[operation](store)
+
+    assert not isinstance(raised.value, sqlite3.Error | psycopg.Error)
+    assert operation in str(raised.value)
+
+
+# --- retention -------------------------------------------------------------
+
+
+def test_quarantine_received_before_ignores_expiry(store: Store) -> None:
+    first = store.quarantine_add(SUBJECT, "m-1", "{}", at(0), at(10_000))
+    second = store.quarantine_add(OTHER, "m-2", "{}", at(5), at(6))
+    store.quarantine_add(SUBJECT, "m-3", "{}", at(10), at(11))
+
+    found = store.quarantine_received_before(at(10))
+
+    assert [(held.id, held.message_id) for held in found] == [(first, "m-1"), (second, "m-2")]
+    assert store.quarantine_received_before(at(0)) == []
+
+
+def test_delete_profiles_before_deletes_only_older_profiles(store: Store) -> None:
+    store.put_profile(SUBJECT, {"features": {"event_count": 1}}, at(0))
+    store.put_profile(OTHER, {"features": {"event_count": 2}}, at(10))
+    store.put_profile("sk_third", {}, at(20))
+    store.put_profile(SUBJECT, {"features": {"event_count": 3}}, at(15))  # updated since
+
+    assert store.delete_profiles_before(at(20)) == 2
+    assert [key for key, _ in store.iter_profiles()] == ["sk_third"]
+    assert store.delete_profiles_before(at(20)) == 0
+
+
+def test_drop_profile_fields_before_keeps_the_rest_and_the_update_time(store: Store) -> None:
+    store.put_profile(SUBJECT, {"features": {"event_count": 1}, "segments": {"vip": {}},
+                                "residency": "DE"}, at(0))
+    store.put_profile(OTHER, {"features": {"event_count": 2}}, at(10))
+    store.put_profile("sk_third", {"residency": "FR"}, at(0))
+
+    assert store.drop_profile_fields_before(at(5), ["features", "segments"]) == 1
+
+    assert store.get_profile(SUBJECT) == {"residency": "DE"}
+    assert store.get_profile(OTHER) == {"features": {"event_count": 2}}
+    assert store.get_profile("sk_third") == {"residency": "FR"}
+    assert store.drop_profile_fields_before(at(5), ["features"]) == 0
+    assert store.drop_profile_fields_before(at(5), []) == 0
+    # The profile still dates from its last real update.
+    assert store.delete_profiles_before(at(1)) == 2
+
+
+def test_drop_profile_fields_takes_names_literally(store: Store) -> None:
+    store.put_profile(SUBJECT, {"a.b": 1, "a": {"b": 2}, "x[0]": 3, "é $": 4}, at(0))
+
+    assert store.drop_profile_fields_before(at(1), ["a.b", "x[0]", "é $"]) == 1
+
+    assert store.get_profile(SUBJECT) == {"a": {"b": 2}}
+    with pytest.raises(StorageError, match="double quote"):
+        store.drop_profile_fields_before(at(1), ['q"x'])
+
+
+def test_blank_consent_proofs_keeps_state_history_and_current_evidence(store: Store) -> None:
+    proof = {"ip_hash": "h1", "form": "signup-v3"}
+    old = ConsentRecord(SUBJECT, "preference_center", at(0), at(0), {"ads": True},
+                        {"email": True}, proof=proof)
+    store.append_consent(old)
+    store.append_consent(replace_captured(old, at(10), {"ads": False}, {}))  # supersedes ads
+    store.append_consent(ConsentRecord(OTHER, "import", at(1), at(1), {"ads": True}, {},
+                                       proof=proof))
+    store.append_consent(ConsentRecord(OTHER, "import", at(30), at(30), {"ads": False}, {},
+                                       proof=proof))
+    before = {key: store.current_consent(key) for key in (SUBJECT, OTHER)}
+
+    # SUBJECT's first record still decides its email channel: it keeps its proof.
+    assert store.blank_consent_proofs(at(20)) == 1
+
+    subject_history = store.consent_history(SUBJECT)
+    other_history = store.consent_history(OTHER)
+    assert [dict(r.proof) for r in subject_history] == [proof, proof]
+    assert [dict(r.proof) for r in other_history] == [{}, proof]
+    assert [dict(r.purposes) for r in other_history] == [{"ads": True}, {"ads": False}]
+    assert {key: store.current_consent(key) for key in (SUBJECT, OTHER)} == before
+    assert store.blank_consent_proofs(at(20)) == 0
+    # Once a newer record decides both, SUBJECT's earlier records lose their proofs.
+    store.append_consent(replace_captured(old, at(40), {"ads": True}, {"email": False}))
+    assert store.blank_consent_proofs(at(100)) == 2
+    assert [dict(r.proof) for r in store.consent_history(SUBJECT)] == [{}, {}, proof]
+
+
+def replace_captured(record: ConsentRecord, captured: datetime, purposes: dict[str, bool],
+                     channels: dict[str, bool]) -> ConsentRecord:
+    return ConsentRecord(record.subject_key, record.source, captured, captured, purposes,
+                         channels, proof=record.proof)
+
+
+def test_delete_sends_before_deletes_every_subjects_older_sends(store: Store) -> None:
+    store.record_send(SUBJECT, "email", None, at(0))
+    store.record_send(SUBJECT, "email", None, at(10))
+    store.record_send(OTHER, "sms", "offers", at(5))
+
+    assert store.delete_sends_before(at(10)) == 2
+
+    assert store.sends_since(SUBJECT, "email", at(-1)) == [at(10)]
+    assert store.sends_since(OTHER, "sms", at(-1)) == []
+
+
+def test_retention_deletes_roll_back_with_their_transaction(store: Store) -> None:
+    store.put_profile(SUBJECT, {"features": {}}, at(0))
+    store.record_send(SUBJECT, "email", None, at(0))
+    store.append_consent(ConsentRecord(SUBJECT, "import", at(0), at(0), {"ads": True}, {},
+                                       proof={"form": "v1"}))
+    store.append_consent(ConsentRecord(SUBJECT, "import", at(1), at(1), {"ads": False}, {}))
+
+    with pytest.raises(Boom), store.transaction():
+        assert store.delete_profiles_before(at(5)) == 1
+        assert store.delete_sends_before(at(5)) == 1
+        assert store.blank_consent_proofs(at(5)) == 1
+        raise Boom
+
+    assert store.get_profile(SUBJECT) == {"features": {}}
+    assert store.sends_since(SUBJECT, "email", at(-1)) == [at(0)]
+    assert dict(store.consent_history(SUBJECT)[0].proof) == {"form": "v1"}
+
+
+RETENTION_CALLS: dict[str, Callable[[Store], object]] = {
+    "quarantine_received_before": lambda s: s.quarantine_received_before(at(0)),
+    "delete_profiles_before": lambda s: s.delete_profiles_before(at(0)),
+    "drop_profile_fields_before": lambda s: s.drop_profile_fields_before(at(0), ["features"]),
+    "blank_consent_proofs": lambda s: s.blank_consent_proofs(at(0)),
+    "delete_sends_before": lambda s: s.delete_sends_before(at(0)),
+}
+
+
+@pytest.mark.parametrize("operation", sorted(RETENTION_CALLS))
+def test_closed_store_retention_calls_raise_storage_error_naming_the_operation(
+    store: Store, operation: str
+) -> None:
+    store.close()
+
+    with pytest.raises(StorageError) as raised:
+        RETENTION_CALLS[operation](store)
+
+    assert not isinstance(raised.value, sqlite3.Error | psycopg.Error)
+    assert operation in str(raised.value)
+
+
+@pytest.mark.parametrize("operation", sorted(RETENTION_CALLS))
+def test_retention_calls_reject_naive_datetimes(store: Store, operation: str) -> None:
+    naive = datetime(2024, 1, 1)
+    calls: dict[str, Callable[[Store], object]] = {
+        "quarantine_received_before": lambda s: s.quarantine_received_before(naive),
+        "delete_profiles_before": lambda s: s.delete_profiles_before(naive),
+        "drop_profile_fields_before": lambda s: s.drop_profile_fields_before(naive, ["x"]),
+        "blank_consent_proofs": lambda s: s.blank_consent_proofs(naive),
+        "delete_sends_before": lambda s: s.delete_sends_before(naive),
+    }
+
+    with pytest.raises(StorageError, match="timezone-aware"):
+        calls[operation](store)
+
+
+def test_iter_keys_lists_every_key_in_order_across_pages(store: Store) -> None:
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    store.page_size = 3  # type: ignore[attr-defined]
+    expected = []
+    for subject in ("s_b", "s_a", "s_c"):
+        for key_id in ("k2", "k1"):
+            wrapped = f"{subject}/{key_id}".encode()
+            store.put_key(subject, key_id, wrapped, at)
+            expected.append((subject, key_id, wrapped))
+    assert list(store.iter_keys()) == sorted(expected)

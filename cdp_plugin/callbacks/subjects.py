@@ -1,0 +1,226 @@
+"""Access and erasure requests: everything held about a subject, and its erasure.
+
+The store holds subjects under keyed pseudonyms only; the raw identifier is
+used here to derive the pseudonym (and the keyed hash destinations know the
+subject by) and is never stored, audited or logged.
+
+Erasure, in one unit of work: a withdrawal of every consent purpose, channel
+and topic is appended to the ledger (so nothing captured before it can be
+used again, and the ledger keeps its pseudonymous evidence); the subject's
+data keys are deleted (crypto-shredding: every ``enc1:`` value of the
+subject, wherever a copy went, stops decrypting); the profile (features,
+segments, preferences), quarantined events (raw events), recorded sends and
+double opt-in requests are deleted; every configured destination is sent an
+erasure notice; a ``subject.erased`` audit record and a tombstone pointing at
+it prove the erasure. Afterwards the store's files are scrubbed of the
+deleted rows where the backend allows it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cdp_plugin.audit.verify import is_log_directory, list_segments
+from cdp_plugin.callbacks.outbox import notice_key, queue_notice
+from cdp_plugin.callbacks.preferences import PREFERENCES, claim_webhook
+from cdp_plugin.callbacks.settings import CallbackSettings
+from cdp_plugin.callbacks.work import unit_of_work
+from cdp_plugin.keyring import Keyring
+from cdp_plugin.pipeline import Pipeline
+from cdp_plugin.segments.evaluation import explain, subject_view
+from cdp_plugin.segments.population import cached_cohorts
+from cdp_plugin.segments.profile import FEATURES, PURPOSE_FEATURES
+from cdp_plugin.storage.base import ConsentRecord, OptInRequest
+from cdp_plugin.types import ConsentUpdate
+
+ERASURE_SOURCE = "erasure"
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    """What an erasure did. ``scrubbed`` says whether the store's files were
+    rewritten without the deleted rows (see ``Store.scrub_deleted``)."""
+
+    subject_key: str
+    erased_at: datetime
+    deleted: dict[str, int]
+    notices: tuple[str, ...]
+    tombstone: int
+    audit_index: int
+    scrubbed: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"subject": self.subject_key, "erased_at": self.erased_at.isoformat(),
+                "deleted": dict(self.deleted), "notices": list(self.notices),
+                "tombstone": self.tombstone, "audit_index": self.audit_index,
+                "scrubbed": self.scrubbed}
+
+
+def _record(record: ConsentRecord) -> dict[str, Any]:
+    return {"seq": record.seq, "source": record.source,
+            "captured_at": record.captured_at.isoformat(),
+            "received_at": record.received_at.isoformat(),
+            "purposes": dict(record.purposes), "channels": dict(record.channels),
+            "topics": dict(record.topics), "notice_version": record.notice_version,
+            "proof": dict(record.proof)}
+
+
+def _optin(request: OptInRequest) -> dict[str, Any]:
+    return {"channel": request.channel, "status": request.status,
+            "requested_at": request.captured_at.isoformat(),
+            "expires_at": request.expires_at.isoformat(),
+            "settled_at": request.settled_at.isoformat() if request.settled_at else None}
+
+
+def _audit_records(audit_dir: Path, subject_key: str) -> Iterator[dict[str, Any]]:
+    """Every record about the subject in every worker's audit log under ``audit_dir``."""
+    needle = subject_key.encode()
+    if not audit_dir.is_dir():
+        return
+    for log_dir in sorted(p for p in audit_dir.iterdir() if p.is_dir()):
+        if not is_log_directory(log_dir):
+            continue
+        try:
+            segments = list_segments(log_dir)
+        except ValueError:
+            continue  # a damaged log is for `cdp-plugin audit verify` to report
+        for segment in segments:
+            with segment.open("rb") as handle:
+                for line in handle:
+                    if needle in line:
+                        record = json.loads(line)
+                        if record.get("subject") == subject_key:
+                            yield record
+
+
+def forwarded_counts(pipeline: Pipeline, subject_key: str) -> dict[str, Any]:
+    """How many of the subject's events were forwarded, in total and per destination,
+    read from the audit logs (every worker's) of the pipeline's audit directory."""
+    pipeline.runtime.audit_log.flush()
+    total = 0
+    by_destination: Counter[str] = Counter()
+    for record in _audit_records(pipeline.runtime.config.audit_dir, subject_key):
+        if record.get("kind") == "event.decision" and record.get("action") == "allow":
+            total += 1
+            by_destination.update(record.get("destinations") or [])
+    return {"events": total, "by_destination": dict(sorted(by_destination.items()))}
+
+
+def export_subject(pipeline: Pipeline, subject_id: str, now: datetime, *,
+                   webhook: tuple[str, str] | None = None) -> dict[str, Any]:
+    """Everything held about the subject as JSON-ready data, and audit the access.
+
+    Sections: consent (current state and full history), preferences,
+    segments (with the clauses that hold now), features, quarantined events
+    (as received), forwarded counts, double opt-in requests, queued notices
+    and earlier erasures. ``webhook`` is the request's ``(id, digest)``: a
+    known id raises ReplayedWebhook, even with the same digest (an export is
+    never served twice for one id). Raises StorageError or AuditError.
+    """
+    runtime = pipeline.runtime
+    store = runtime.store
+    subject_key = runtime.pseudonymizer.subject(subject_id)
+    with unit_of_work(pipeline):
+        claim_webhook(pipeline, webhook, now, duplicate_ok=False)
+        profile = store.get_profile(subject_key) or {}
+        rules = runtime.rules.segments
+        view = subject_view(profile, rules, now, cached_cohorts(store))
+        segments = [{"segment": m.segment, "since": m.since, "holds_now": m.holds_now,
+                     "missing_purposes": list(m.missing_purposes),
+                     "explanation": list(m.explanation)}
+                    for m in explain(profile, rules, view, now) if m.member]
+        held = [{"message_id": h.message_id, "received_at": h.received_at.isoformat(),
+                 "expires_at": h.expires_at.isoformat(),
+                 "event": json.loads(h.payload).get("event")}
+                for h in store.quarantine_list(subject_key)]
+        history = [_record(r) for r in store.consent_history(subject_key)]
+        export = {
+            "subject": subject_key,
+            "generated_at": now.isoformat(),
+            "consent": {
+                "current": [{"scope": scope, "name": name,
+                             "state": "granted" if state.granted else "denied",
+                             "source": state.source, "captured_at": state.captured_at.isoformat(),
+                             "notice_version": state.notice_version}
+                            for (scope, name), state in sorted(
+                                store.current_consent(subject_key).items())],
+                "history": history,
+            },
+            "preferences": {"residency": profile.get("residency"),
+                            **(profile.get(PREFERENCES) or {})},
+            "segments": segments,
+            "features": {"profiling": profile.get(FEATURES) or {},
+                         "by_purpose": profile.get(PURPOSE_FEATURES) or {}},
+            "quarantined_events": held,
+            "forwarded": forwarded_counts(pipeline, subject_key),
+            "double_opt_in": [_optin(r) for r in store.optin_list(subject_key)],
+            "notices": [{"destination": n.destination, "type": n.kind, "status": n.status,
+                         "attempts": n.attempts, "created_at": n.created_at.isoformat()}
+                        for n in store.outbox_list(subject_key=subject_key)],
+            "erasures": [{"erased_at": t.erased_at.isoformat(), **dict(t.proof)}
+                         for t in store.tombstones(subject_key)],
+        }
+        pipeline.hooks.audit({"kind": "subject.exported", "subject": subject_key,
+                              "history": len(history),
+                              "quarantined": len(held), "segments": len(segments)})
+    return export
+
+
+def erase_subject(pipeline: Pipeline, settings: CallbackSettings, subject_id: str,
+                  now: datetime, *, webhook: tuple[str, str] | None = None) -> Erasure | None:
+    """Erase the subject (see the module docstring) and return the proof.
+
+    ``webhook`` is the request's ``(id, digest)``: None is returned, and
+    nothing done, for a duplicate; ReplayedWebhook is raised for a replay.
+    Raises StorageError, AuditError or PluginError with nothing erased. The
+    caller serializes this with other users of the pipeline.
+    """
+    runtime = pipeline.runtime
+    store = runtime.store
+    purposes = runtime.rules.purposes
+    subject_key = runtime.pseudonymizer.subject(subject_id)
+    reference = runtime.pseudonymizer.field(subject_id)
+    with unit_of_work(pipeline):
+        if not claim_webhook(pipeline, webhook, now):
+            return None
+        # Held events go first: the withdrawal below must not decide them again.
+        held = store.quarantine_list(subject_key)
+        removed = store.quarantine_remove([h.id for h in held])
+        pipeline.record_consent(ConsentUpdate(
+            subject_id, now, ERASURE_SOURCE,
+            purposes={name: False for name, purpose in purposes.purposes.items()
+                      if purpose.legal_basis == "consent"},
+            channels=dict.fromkeys(purposes.channels, False),
+            topics=dict.fromkeys(purposes.topics, False)))
+        deleted = {
+            "data_keys": Keyring(store, runtime.pseudonymizer.master_keys).erase(subject_key),
+            "profile": int(store.delete_profile(subject_key)),
+            "quarantined_events": removed,
+            "sends": store.delete_sends(subject_key),
+            "optin_requests": store.optin_delete(subject_key),
+        }
+        notices = []
+        for name in sorted(settings.destinations):
+            key = notice_key("erasure", name, subject_key, now.isoformat())
+            if queue_notice(pipeline, name, "erasure", subject_key,
+                            {"type": "erasure", "subject": reference,
+                             "erased_at": now.isoformat()}, key, now):
+                notices.append(key)
+        entry = pipeline.hooks.audit({"kind": "subject.erased", "subject": subject_key,
+                                      "deleted": deleted, "notices": len(notices)})
+        tombstone = store.add_tombstone(subject_key, now, {
+            "deleted": deleted, "audit": {"origin": runtime.audit_log.origin,
+                                          "index": entry.index, "leaf_hash": entry.leaf_hash}})
+    scrubbed = False
+    if settings.scrub_after_erase:
+        scrubbed = store.scrub_deleted()
+        with unit_of_work(pipeline):
+            pipeline.hooks.audit({"kind": "subject.scrubbed", "subject": subject_key,
+                                  "complete": scrubbed})
+    return Erasure(subject_key, now, deleted, tuple(notices), tombstone, entry.index, scrubbed)
