@@ -376,15 +376,16 @@ class Pipeline:
         results = self.hooks.call("cdp_update_segments", event=event, decision=decision,
                                   consent=consent) or []
         changes = tuple(change for result in results if result for change in result)
-        summary = minimized.summary()
+        summary, chosen_by = minimized.summary(), minimized.rules()
         destinations = self._destinations(decision.purposes)
-        entry = self._audit_decision(event, decision, consent, summary, changes, destinations)
+        entry = self._audit_decision(event, decision, consent, summary, changes, destinations,
+                                     chosen_by)
         for change in changes:
             self.hooks.announce("cdp_segment_changed", change=change)
         return self._count(Outcome(
             Status.FORWARDED, event.message_id, decision.reasons, dict(minimized.payload),
             summary, changes, entry.index, decision.purposes, destinations,
-            dict(minimized.deliveries),
+            dict(minimized.deliveries), chosen_by,
         ))
 
     def _settle_quarantine(self, subject_key: str) -> list[Outcome]:
@@ -462,7 +463,8 @@ class Pipeline:
     def _audit_decision(self, event: Event, decision: Decision, consent: ConsentView,
                         summary: Mapping[str, list[str]] | None = None,
                         changes: Sequence[SegmentChange] = (),
-                        destinations: frozenset[str] = frozenset()) -> AuditEntry:
+                        destinations: frozenset[str] = frozenset(),
+                        chosen_by: Mapping[str, str] | None = None) -> AuditEntry:
         return self.hooks.audit({
             "kind": "event.decision", "message_id": event.message_id,
             "subject": event.subject_key, "type": event.type, "event": event.name,
@@ -473,6 +475,7 @@ class Pipeline:
             "destinations": sorted(destinations),
             "rules_version": self.runtime.rules.version,
             "minimization": dict(summary or {}),
+            "minimization_rules": dict(chosen_by or {}),
             "segments": [{"segment": c.segment, "entered": c.entered, "active": c.active}
                          for c in changes],
         })

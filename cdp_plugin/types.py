@@ -142,6 +142,10 @@ class MinimizedEvent:
             grouped.setdefault(step.action, []).append(step.path)
         return grouped
 
+    def rules(self) -> dict[str, str]:
+        """For each ``action:path`` in the summary, the rule that chose it."""
+        return {f"{step.action}:{step.path}": step.rule for step in self.actions}
+
 
 @dataclass(frozen=True, slots=True)
 class SegmentChange:
@@ -312,6 +316,8 @@ class Outcome:
     deliveries: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """Per destination with its own minimization rules, the payload to send
     it instead of ``event``."""
+    minimization_rules: Mapping[str, str] = field(default_factory=dict)
+    """For each ``action:path`` in ``minimization``, the rule that chose it."""
 
     @property
     def forwarded(self) -> bool:

@@ -40,6 +40,8 @@ def test_granted_event_is_forwarded_minimized_and_audited(make_pipeline: MakePip
     assert "marketing" in record["purposes"]
     assert record["consent"]["analytics"] == "granted" and record["jurisdiction"] == "EU"
     assert "properties.comment" in record["minimization"]["drop"]
+    assert record["minimization_rules"]["drop:properties.comment"] == "allowlist"
+    assert outcome.minimization_rules["hash:userId"] == "envelope"
 
 
 def test_audit_log_holds_no_raw_identifiers_or_values(make_pipeline: MakePipeline) -> None:
