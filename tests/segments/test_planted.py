@@ -16,8 +16,7 @@ from cdp_plugin.segments.planted import PlantedStream, planted_stream
 from cdp_plugin.segments.truth import MARKETING_SEGMENTS
 from cdp_plugin.synthetic import planted_stream as from_the_demo_generator
 from cdp_plugin.types import ConsentUpdate, SegmentChange, Status
-from tests.conftest import RULES_DIR
-from tests.segments.conftest import MakePipeline, tick
+from tests.conftest import RULES_DIR, MakePipeline
 
 DEFAULT_SEGMENTS = [rule.name for rule in load_rules(RULES_DIR).segments.segments]
 
@@ -72,13 +71,13 @@ def _run(pipeline: Pipeline, planted: PlantedStream) -> list[SegmentChange]:
 
 
 def test_every_default_segment_is_exact_at_the_end_and_after_each_tick(
-        make_wired: MakePipeline, planted: PlantedStream) -> None:
-    pipeline = make_wired()
+        make_pipeline: MakePipeline, planted: PlantedStream) -> None:
+    pipeline = make_pipeline()
     changes = _run(pipeline, planted)
     assert changes and all(change.explanation for change in changes)
     _assert_exact(_memberships(pipeline, planted), planted.truth_at_end(), "end of stream")
     for at in planted.ticks:
-        tick(pipeline, at)
+        pipeline.tick(at)
         _assert_exact(_memberships(pipeline, planted), planted.truth_at(at), f"tick at {at}")
 
 
@@ -124,7 +123,7 @@ def test_the_planted_stream_is_deterministic_and_in_time_order() -> None:
 
 
 def test_a_rule_that_drifts_from_its_definition_is_caught(
-        make_wired: MakePipeline, planted: PlantedStream, tmp_path: Path) -> None:
+        make_pipeline: MakePipeline, planted: PlantedStream, tmp_path: Path) -> None:
     rules = tmp_path / "rules"
     shutil.copytree(RULES_DIR, rules)
     path = rules / "segments.yaml"
@@ -132,14 +131,14 @@ def test_a_rule_that_drifts_from_its_definition_is_caught(
     assert "hours_since(cart_last_activity) >= 24" in text
     path.write_text(text.replace("hours_since(cart_last_activity) >= 24",
                                  "hours_since(cart_last_activity) >= 48"), encoding="utf-8")
-    pipeline = make_wired(rules_dir=rules)
+    pipeline = make_pipeline(rules_dir=rules)
     carts = PlantedStream(
         tuple(item for item in planted.items
               if _user(item.event, item.preference).startswith("planted-cart_")),
         {uid: s for uid, s in planted.subjects.items() if uid.startswith("planted-cart_")},
         planted.end, planted.ticks)
     _run(pipeline, carts)
-    tick(pipeline, carts.ticks[0])
+    pipeline.tick(carts.ticks[0])
     with pytest.raises(AssertionError, match=r"\{'cart_abandoned': \(1.0, 0.0"):
         _assert_exact(_memberships(pipeline, carts), carts.truth_at(carts.ticks[0]), "")
 

@@ -12,17 +12,13 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
-
 from cdp_plugin import hookimpl
 from cdp_plugin.pipeline import Pipeline
 from cdp_plugin.segments import on_consent_withdrawn
 from cdp_plugin.segments import tick as tick_segments
 from cdp_plugin.types import ConsentUpdate, SegmentChange
-from tests.conftest import MakePipeline as MakePlainPipeline
-from tests.conftest import audit_records
+from tests.conftest import MakePipeline, audit_records
 from tests.events import ALL_GRANTED, track
-from tests.segments.conftest import MakePipeline, tick
 
 USER = "user-alice@example.com"
 GRANT_ALL = {"analytics": True, "personalization": True, "marketing": True}
@@ -35,11 +31,6 @@ class Recorder:
     @hookimpl
     def cdp_segment_changed(self, change: SegmentChange) -> None:
         self.changes.append(change)
-
-
-@pytest.fixture
-def make(make_pipeline: MakePlainPipeline) -> MakePipeline:
-    return make_pipeline
 
 
 def _busy_subject(pipeline: Pipeline) -> str:
@@ -56,14 +47,14 @@ def _busy_subject(pipeline: Pipeline) -> str:
     return pipeline.runtime.pseudonymizer.subject(USER)
 
 
-def test_tick_applies_time_based_entries_and_exits(make: MakePipeline) -> None:
+def test_tick_applies_time_based_entries_and_exits(make_pipeline: MakePipeline) -> None:
     recorder = Recorder()
-    pipeline = make(recorder)
+    pipeline = make_pipeline(recorder)
     key = _busy_subject(pipeline)
     store = pipeline.runtime.store
     assert {"recently_active", "cart_open", "email_engaged"} <= set(
         (store.get_profile(key) or {})["segments"])
-    changes = tick(pipeline, datetime(2026, 11, 29, 13, tzinfo=UTC))
+    changes = pipeline.tick(datetime(2026, 11, 29, 13, tzinfo=UTC))
     assert [(c.segment, c.entered) for c in changes] == [("cart_abandoned", True)]
     assert changes[0].explanation[0].startswith("cart_open: held (cart_open=True)")
     assert recorder.changes[-1] == changes[0]
@@ -71,18 +62,19 @@ def test_tick_applies_time_based_entries_and_exits(make: MakePipeline) -> None:
     assert record["segment"] == "cart_abandoned" and record["cause"] == "tick"
     assert USER not in json.dumps(record)
 
-    later = tick(pipeline, datetime(2027, 3, 1, tzinfo=UTC))
+    later = pipeline.tick(datetime(2027, 3, 1, tzinfo=UTC))
     moved = {(c.segment, c.entered) for c in later}
     assert {("dormant", True), ("recently_active", False), ("cart_abandoned", False),
             ("email_engaged", False), ("cart_open", False)} <= moved
-    assert tick(pipeline, datetime(2027, 3, 1, tzinfo=UTC)) == []
+    assert pipeline.tick(datetime(2027, 3, 1, tzinfo=UTC)) == []
     segments = (store.get_profile(key) or {})["segments"]
     assert "dormant" in segments and "recently_active" not in segments
 
 
-def test_withdrawing_personalization_leaves_no_tag_and_no_feature(make: MakePipeline) -> None:
+def test_withdrawing_personalization_leaves_no_tag_and_no_feature(
+        make_pipeline: MakePipeline) -> None:
     recorder = Recorder()
-    pipeline = make(recorder)
+    pipeline = make_pipeline(recorder)
     key = _busy_subject(pipeline)
     store = pipeline.runtime.store
     before = store.get_profile(key)
@@ -106,13 +98,13 @@ def test_withdrawing_personalization_leaves_no_tag_and_no_feature(make: MakePipe
     sizes = store.segment_sizes()
     assert all(sizes[name] == 0 for name in before["segments"])
     # Nothing comes back until the subject consents again.
-    assert tick(pipeline, datetime(2026, 11, 30, tzinfo=UTC)) == []
+    assert pipeline.tick(datetime(2026, 11, 30, tzinfo=UTC)) == []
     pipeline.process(track("late", timestamp="2026-11-30T10:00:00Z"))
     assert "features" not in (store.get_profile(key) or {})
 
 
-def test_withdrawing_marketing_keeps_profiling_state(make: MakePipeline) -> None:
-    pipeline = make()
+def test_withdrawing_marketing_keeps_profiling_state(make_pipeline: MakePipeline) -> None:
+    pipeline = make_pipeline()
     key = _busy_subject(pipeline)
     store = pipeline.runtime.store
     pipeline.record_consent(ConsentUpdate(USER, datetime(2026, 11, 29, tzinfo=UTC), "import",
@@ -124,8 +116,9 @@ def test_withdrawing_marketing_keeps_profiling_state(make: MakePipeline) -> None
     assert after["features"]["purchase_count"] == 8
 
 
-def test_a_grant_lets_a_subject_into_segments_that_waited_for_it(make: MakePipeline) -> None:
-    pipeline = make()
+def test_a_grant_lets_a_subject_into_segments_that_waited_for_it(
+        make_pipeline: MakePipeline) -> None:
+    pipeline = make_pipeline()
     key = _busy_subject(pipeline)
     pipeline.record_consent(ConsentUpdate(USER, datetime(2026, 11, 29, tzinfo=UTC), "import",
                                           purposes={"marketing": False}))
@@ -137,7 +130,7 @@ def test_a_grant_lets_a_subject_into_segments_that_waited_for_it(make: MakePipel
     assert "cart_open" in segments and "email_engaged" not in segments
 
 
-def test_withdrawal_function_inside_a_transaction(make_pipeline: MakePlainPipeline) -> None:
+def test_withdrawal_function_inside_a_transaction(make_pipeline: MakePipeline) -> None:
     pipeline = make_pipeline()
     for i in range(3):
         pipeline.process(track(f"o-{i}", consent=ALL_GRANTED, timestamp=f"2026-11-2{i}T10:00:00Z"))
