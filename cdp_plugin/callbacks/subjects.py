@@ -36,7 +36,7 @@ from cdp_plugin.pipeline import Pipeline
 from cdp_plugin.segments.evaluation import explain, subject_view
 from cdp_plugin.segments.population import cached_cohorts
 from cdp_plugin.segments.profile import FEATURES, PURPOSE_FEATURES
-from cdp_plugin.storage.base import ConsentRecord, OptInRequest
+from cdp_plugin.storage.base import OptInRequest
 from cdp_plugin.types import ConsentUpdate
 
 ERASURE_SOURCE = "erasure"
@@ -60,15 +60,6 @@ class Erasure:
                 "deleted": dict(self.deleted), "notices": list(self.notices),
                 "tombstone": self.tombstone, "audit_index": self.audit_index,
                 "scrubbed": self.scrubbed}
-
-
-def _record(record: ConsentRecord) -> dict[str, Any]:
-    return {"seq": record.seq, "source": record.source,
-            "captured_at": record.captured_at.isoformat(),
-            "received_at": record.received_at.isoformat(),
-            "purposes": dict(record.purposes), "channels": dict(record.channels),
-            "topics": dict(record.topics), "notice_version": record.notice_version,
-            "proof": dict(record.proof)}
 
 
 def _optin(request: OptInRequest) -> dict[str, Any]:
@@ -139,7 +130,7 @@ def export_subject(pipeline: Pipeline, subject_id: str, now: datetime, *,
                  "expires_at": h.expires_at.isoformat(),
                  "event": json.loads(h.payload).get("event")}
                 for h in store.quarantine_list(subject_key)]
-        history = [_record(r) for r in store.consent_history(subject_key)]
+        history = [r.as_dict() for r in store.consent_history(subject_key)]
         export = {
             "subject": subject_key,
             "generated_at": now.isoformat(),

@@ -6,13 +6,12 @@ import argparse
 import json
 import sys
 from datetime import datetime
-from typing import Any
 
 from cdp_plugin.cli.common import add_config_options, config_from_args
 from cdp_plugin.keys import Pseudonymizer, load_master_key
 from cdp_plugin.pipeline import Pipeline
 from cdp_plugin.signals import MAX_INPUT_CHARS, ConsentStringError, decode_consent_string
-from cdp_plugin.storage import ConsentRecord, open_store
+from cdp_plugin.storage import open_store
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -67,15 +66,6 @@ def decode_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _record(record: ConsentRecord) -> dict[str, Any]:
-    return {"seq": record.seq, "source": record.source,
-            "captured_at": record.captured_at.isoformat(),
-            "received_at": record.received_at.isoformat(),
-            "purposes": dict(record.purposes), "channels": dict(record.channels),
-            "topics": dict(record.topics), "notice_version": record.notice_version,
-            "proof": dict(record.proof)}
-
-
 def show_command(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     subject_key = Pseudonymizer(load_master_key(config)).subject(args.subject_id)
@@ -92,7 +82,7 @@ def show_command(args: argparse.Namespace) -> int:
                      "source": state.source, "captured_at": state.captured_at.isoformat(),
                      "notice_version": state.notice_version}
                     for (scope, name), state in sorted(current.items())],
-        "history": [_record(r) for r in history],
+        "history": [r.as_dict() for r in history],
     }, indent=2, sort_keys=True))
     return 0
 

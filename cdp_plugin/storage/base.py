@@ -43,6 +43,15 @@ class ConsentRecord:
     proof: Mapping[str, str] = field(default_factory=dict)
     seq: int | None = None
 
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, as shown to the subject (export) and the operator (consent show)."""
+        return {"seq": self.seq, "source": self.source,
+                "captured_at": self.captured_at.isoformat(),
+                "received_at": self.received_at.isoformat(),
+                "purposes": dict(self.purposes), "channels": dict(self.channels),
+                "topics": dict(self.topics), "notice_version": self.notice_version,
+                "proof": dict(self.proof)}
+
 
 @dataclass(frozen=True, slots=True)
 class CurrentConsent:
