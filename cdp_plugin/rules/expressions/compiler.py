@@ -1,198 +1,42 @@
-"""The segment condition language: a small, safe subset of Python expressions.
-
-A condition such as ``days_since(last_seen) <= 7 and purchase_count >= 2`` is
-parsed with :mod:`ast`, checked against an allow-list of node types, and
-compiled once into nested closures. Nothing is ever passed to ``eval``, ``exec``
-or ``compile``, and no Python attribute is ever read: a dotted name like
-``cart.value`` is one feature key.
-
-Allowed: ``and``, ``or``, ``not``; comparisons ``< <= > >= == !=`` (chains
-too); ``in`` / ``not in`` with a list or tuple of literals or a feature on the
-right; ``+ - * /`` on numbers; unary ``-`` and ``+``; literals (int, float, str,
-bool, None); feature names; calls to ``days_since(ts)``, ``hours_since(ts)``,
-``days_until(ts)``, ``days_between(start, end)``, ``hours_between(start, end)``,
-``coalesce(a, b, ...)`` and ``len(x)``.
-
-Time functions take timestamps (ISO-8601 strings or datetimes; naive ones
-are UTC) and return fractions: ``days_since(ts)`` is how long ago ``ts`` was
-at the evaluation time (negative for a future ``ts``), ``days_until(ts)`` its
-opposite, and ``days_between(start, end)`` the time from ``start`` to ``end``
-(negative if ``end`` comes first). The ``hours_`` forms count hours.
-
-Missing values, defined once here:
-
-- a feature that is absent or ``None`` is *missing*; the literal ``None`` is
-  missing too;
-- arithmetic, the time functions and ``len`` return missing when an
-  input is missing or of the wrong type (a timestamp that does not parse, a
-  string added to a number, a division by zero);
-- ``coalesce`` returns its first argument that is not missing;
-- a comparison (including ``in``) with a missing operand is **false**, and so is
-  a comparison whose operands cannot be compared (``"a" < 1``);
-- ``not`` inverts normally, so ``not (purchase_count > 0)`` holds for a subject
-  with no ``purchase_count`` at all;
-- a bare value used as a condition holds when it is truthy; missing is false.
-
-Evaluation never raises.
-"""
+"""The ast walk: reject everything outside the language, build closures for the rest."""
 
 from __future__ import annotations
 
 import ast
 import difflib
 import operator
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from functools import lru_cache
-from typing import Any, Final
+from collections.abc import Callable, Collection, Mapping
+from datetime import datetime
+from typing import Any
 
-CORE_FEATURES: frozenset[str] = frozenset(
-    {
-        # activity
-        "first_seen",
-        "last_seen",
-        "recency_days",
-        "event_count",
-        "events_7d",
-        "events_30d",
-        "events_90d",
-        "active_days_30d",
-        "last_event_type",
-        "view_count",
-        # purchases
-        "total_spend",
-        "average_order_value",
-        "currency",
-        "cohort_average_order_value",
-        "purchase_interval_days",
-        "purchase_interval_spread_days",
-        "next_purchase_expected",
-        "accessory_orders",
-        "accessory_attach_rate",
-        "season_purchases",
-        "season_purchase_share",
-        # product categories
-        "top_category",
-        "top_category_share",
-        "top_categories",
-        "top_category_shares",
-        # cart
-        "cart_open",
-        "cart_items",
-        "cart_value",
-        "cart_last_activity",
-        # sessions
-        "session_count",
-        "last_session_depth",
-        "last_session_seconds",
-        "avg_session_depth",
-        "avg_session_seconds",
-        "avg_view_seconds",
-        # context
-        "last_device_type",
-        "last_channel",
-        "last_locale",
-        "last_language",
-        "last_timezone",
-        "active_channels_30d",
-    }
+from cdp_plugin.rules.expressions.combinators import (
+    _all,
+    _any,
+    _as_test,
+    _compare_values,
+    _pair,
 )
-"""Features of every subject profile; each counter adds ``<count>_count``, ``first_<count>``
-and ``last_<count>``. :mod:`cdp_plugin.segments.view` says how each is computed."""
-
-CHANNEL_FEATURES: frozenset[str] = frozenset({"active_channels_30d"})
-"""Core features computed from the counters the ``channels`` setting names."""
-
-FUNCTIONS: tuple[str, ...] = (
-    "days_since", "hours_since", "days_until", "days_between", "hours_between", "coalesce", "len",
+from cdp_plugin.rules.expressions.condition import CompiledCondition, _Clause
+from cdp_plugin.rules.expressions.functions import (
+    _ARITY,
+    _DAY,
+    _HOUR,
+    FUNCTIONS,
+    _between,
+    _coalesce,
+    _length,
+    _since,
 )
-"""The only names a condition may call."""
+from cdp_plugin.rules.expressions.values import (
+    MISSING,
+    ExpressionError,
+    Features,
+    _Node,
+    _snippet,
+)
 
 MAX_SOURCE_LENGTH = 2000
 MAX_DEPTH = 64
-_SNIPPET_LENGTH = 60
-_VALUE_LENGTH = 64
-_DAY = 86400.0
-_HOUR = 3600.0
-
-
-class ExpressionError(ValueError):
-    """A condition is not valid in the rule language; the message says which part and why."""
-
-
-def count_features(count: str) -> tuple[str, str, str]:
-    """The features a behaviour counter named ``count`` provides: how many, first and last."""
-    return f"{count}_count", f"first_{count}", f"last_{count}"
-
-
-def feature_names(counts: Iterable[str], extra: Iterable[str] = ()) -> frozenset[str]:
-    """Every feature a condition may use: the core ones, three per counter, and ``extra``."""
-    names = set(CORE_FEATURES)
-    for count in counts:
-        names.update(count_features(count))
-    names.update(extra)
-    return frozenset(names)
-
-
-class _Missing:
-    """The value of a feature that is absent or None; always falsy."""
-
-    __slots__ = ()
-
-    def __bool__(self) -> bool:
-        return False
-
-    def __repr__(self) -> str:
-        return "missing"
-
-
-MISSING: Final = _Missing()
-
-Features = Mapping[str, Any]
-_Fn = Callable[[Features, datetime], Any]
-_Test = Callable[[Features, datetime], bool]
-
-
-@dataclass(frozen=True, slots=True)
-class _Clause:
-    text: str
-    features: tuple[str, ...]
-    test: _Test
-
-
-@dataclass(frozen=True, slots=True)
-class CompiledCondition:
-    """A condition compiled to closures. Build it with :func:`compile_condition`.
-
-    ``features`` is every feature the condition reads.
-    """
-
-    source: str
-    features: frozenset[str]
-    _test: _Test = field(repr=False, compare=False)
-    _clauses: tuple[_Clause, ...] = field(repr=False, compare=False)
-
-    def evaluate(self, features: Features, now: datetime) -> bool:
-        """Whether the condition holds for a subject's ``features`` at ``now``. Never raises.
-
-        A naive ``now`` is taken as UTC, and so are naive timestamps.
-        """
-        return self._test(features, now)
-
-    def explain(self, features: Features, now: datetime) -> tuple[str, ...]:
-        """One line per top-level clause of the condition's and/or chain.
-
-        Each reads ``<clause>: held (<feature>=<value>, ...)`` or ``...: failed (...)``
-        with the values of the features the clause reads (``missing`` for absent).
-        """
-        lines = []
-        for clause in self._clauses:
-            verdict = "held" if clause.test(features, now) else "failed"
-            shown = ", ".join(f"{name}={_show(features.get(name))}" for name in clause.features)
-            line = f"{clause.text}: {verdict}"
-            lines.append(f"{line} ({shown})" if shown else line)
-        return tuple(lines)
 
 
 def compile_condition(source: str, known_features: Collection[str]) -> CompiledCondition:
@@ -236,17 +80,6 @@ def compile_condition(source: str, known_features: Collection[str]) -> CompiledC
     return CompiledCondition(source, used, whole, tuple(clauses))
 
 
-@dataclass(frozen=True, slots=True)
-class _Node:
-    """A compiled sub-expression and what the compiler knows about it statically."""
-
-    fn: _Fn
-    boolean: bool = False
-    constant: bool = False
-    value: Any = None
-    feature: str | None = None
-
-
 _COMPARISONS: Mapping[type[ast.cmpop], Callable[[Any, Any], Any]] = {
     ast.Lt: operator.lt,
     ast.LtE: operator.le,
@@ -287,13 +120,6 @@ _REJECTED: Mapping[type[ast.AST], str] = {
     ast.Tuple: "a list or tuple is only allowed on the right of 'in' or 'not in'",
     ast.List: "a list or tuple is only allowed on the right of 'in' or 'not in'",
 }
-
-
-_ARITY: Mapping[str, int] = {
-    "days_since": 1, "hours_since": 1, "days_until": 1, "days_between": 2, "hours_between": 2,
-    "len": 1,
-}
-"""Arguments each function takes; ``coalesce`` takes one or more."""
 
 
 class _Compiler:
@@ -491,166 +317,3 @@ def _literal_item(node: ast.expr) -> Any:
     if not isinstance(node, ast.Constant):
         raise ExpressionError(f"only literals may be listed after 'in': '{_snippet(node)}'")
     return _literal(node)
-
-
-def _compare_values(compare: Callable[[Any, Any], Any], left: Any, right: Any) -> bool:
-    if left is MISSING or right is MISSING:
-        return False
-    try:
-        return bool(compare(left, right))
-    except Exception:
-        # Operands that cannot be compared make the comparison false, by definition.
-        return False
-
-
-def _pair(compare: Callable[[Any, Any], Any], left: _Node, right: _Node) -> _Test:
-    """A single comparison, specialized for the common shape: a value versus a literal."""
-    if not right.constant:
-        left_fn, right_fn = left.fn, right.fn
-        return lambda f, now: _compare_values(compare, left_fn(f, now), right_fn(f, now))
-    constant = right.value
-    if constant is MISSING:
-        return lambda f, now: False
-    key, read = left.feature, left.fn
-
-    def value_vs_constant(f: Features, now: datetime) -> bool:
-        # Reading a feature inline saves a call on the most common shape.
-        value = f.get(key) if key is not None else read(f, now)
-        if value is None or value is MISSING:
-            return False
-        try:
-            return bool(compare(value, constant))
-        except Exception:
-            return False
-
-    return value_vs_constant
-
-
-def _as_test(node: _Node) -> _Test:
-    if node.boolean:
-        return node.fn
-    inner = node.fn
-
-    def truthy(f: Features, now: datetime) -> bool:
-        try:
-            return bool(inner(f, now))
-        except Exception:
-            return False
-
-    return truthy
-
-
-def _all(tests: Sequence[_Test]) -> _Test:
-    """``and`` over tests, left to right, as a balanced tree of pairs.
-
-    Pairs of closures are markedly cheaper per evaluation than a loop or a
-    generator, and balancing keeps the call depth logarithmic in the clause count.
-    """
-    if len(tests) == 1:
-        return tests[0]
-    middle = len(tests) // 2
-    left, right = _all(tests[:middle]), _all(tests[middle:])
-    return lambda f, now: left(f, now) and right(f, now)
-
-
-def _any(tests: Sequence[_Test]) -> _Test:
-    """``or`` over tests, left to right; built like :func:`_all`."""
-    if len(tests) == 1:
-        return tests[0]
-    middle = len(tests) // 2
-    left, right = _any(tests[:middle]), _any(tests[middle:])
-    return lambda f, now: left(f, now) or right(f, now)
-
-
-def _coalesce(args: Sequence[_Fn]) -> _Fn:
-    def coalesce(f: Features, now: datetime) -> Any:
-        for arg in args:
-            value = arg(f, now)
-            if value is not MISSING:
-                return value
-        return MISSING
-
-    return coalesce
-
-
-def _length(arg: _Fn) -> _Fn:
-    def length(f: Features, now: datetime) -> Any:
-        value = arg(f, now)
-        return len(value) if type(value) in _SIZED_TYPES else MISSING
-
-    return length
-
-
-def _since(arg: _Node, unit_seconds: float) -> _Fn:
-    key, read = arg.feature, arg.fn
-
-    def since(f: Features, now: datetime) -> Any:
-        then = _as_datetime(f.get(key) if key is not None else read(f, now))
-        if then is None:
-            return MISSING
-        if now.tzinfo is None:
-            now = now.replace(tzinfo=UTC)
-        try:
-            elapsed = now - then
-        except (TypeError, OverflowError):
-            return MISSING
-        # Summing the parts is several times cheaper than dividing two timedeltas.
-        seconds = elapsed.days * 86400 + elapsed.seconds + elapsed.microseconds / 1e6
-        return seconds / unit_seconds
-
-    return since
-
-
-def _between(start: _Node, end: _Node, unit_seconds: float) -> _Fn:
-    """Time from ``start`` to ``end`` (negative if ``end`` is earlier); ``now`` plays no part."""
-    start_fn, end_fn = start.fn, end.fn
-
-    def between(f: Features, now: datetime) -> Any:
-        first = _as_datetime(start_fn(f, now))
-        second = _as_datetime(end_fn(f, now))
-        if first is None or second is None:
-            return MISSING
-        try:
-            elapsed = second - first
-        except (TypeError, OverflowError):
-            return MISSING
-        return (elapsed.days * 86400 + elapsed.seconds + elapsed.microseconds / 1e6) / unit_seconds
-
-    return between
-
-
-def _as_datetime(value: Any) -> datetime | None:
-    """An aware datetime from a datetime or an ISO-8601 string; None if it is neither."""
-    if isinstance(value, str):
-        return _parse_timestamp(value)
-    if isinstance(value, datetime):
-        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    return None
-
-
-@lru_cache(maxsize=4096)
-def _parse_timestamp(text: str) -> datetime | None:
-    """Parsing dominates ``days_since``; one subject's timestamps recur across its segments."""
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def _snippet(node: ast.AST, limit: int | None = _SNIPPET_LENGTH) -> str:
-    text = ast.unparse(node)
-    if limit is not None and len(text) > limit:
-        return text[: limit - 3] + "..."
-    return text
-
-
-def _show(value: Any) -> str:
-    """A feature value for an explanation line, shortened."""
-    if value is None:
-        return "missing"
-    try:
-        text = value.isoformat() if isinstance(value, datetime) else str(value)
-    except Exception:
-        return "<unprintable>"
-    return text if len(text) <= _VALUE_LENGTH else text[: _VALUE_LENGTH - 3] + "..."

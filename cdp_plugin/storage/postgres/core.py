@@ -1,0 +1,99 @@
+"""PostgreSQL store: the connection, schema creation and transaction control."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from cdp_plugin.errors import StorageError
+from cdp_plugin.storage.base import SCHEMA_VERSION, SingleConnectionStore
+from cdp_plugin.storage.postgres.schema import CREATE_META, GET_META, SCHEMA, SCHEMA_LOCK, SET_META
+
+_CONNECT_TIMEOUT_S = 10
+
+# The tables whose rows hold a subject's data; VACUUM makes their dead rows' space reusable.
+_SCRUB_TABLES = ("quarantine", "profiles", "sends", "subject_keys", "optin_requests")
+
+
+class PostgresCore(SingleConnectionStore):
+    """The connection of a :class:`PostgresStore`: opening it, the schema, transaction
+    control, settings and scrubbing deleted rows."""
+
+    page_size: int = 500
+    """Profiles fetched per page by :meth:`iter_profiles`."""
+
+    _driver_errors = (psycopg.Error,)
+
+    def __init__(self, dsn: str, schema: str | None = None) -> None:
+        super().__init__()
+        self.schema = schema
+        options: dict[str, Any] = {}
+        if "connect_timeout" not in dsn:
+            options["connect_timeout"] = _CONNECT_TIMEOUT_S
+        try:
+            self._conn = psycopg.connect(dsn, autocommit=True, **options)
+        except psycopg.Error as exc:
+            raise StorageError(f"cannot connect to PostgreSQL: {type(exc).__name__}") from None
+        try:
+            self._conn.execute("SET TIME ZONE 'UTC'")
+            self._create_schema()
+        except BaseException as exc:
+            self._conn.close()
+            if isinstance(exc, psycopg.Error):
+                raise StorageError(
+                    f"cannot open the PostgreSQL store: {self._describe(exc)}"
+                ) from None
+            raise
+
+    def _create_schema(self) -> None:
+        with self._scope("open", atomic=True):
+            self._conn.execute(SCHEMA_LOCK)
+            if self.schema is not None:
+                name = sql.Identifier(self.schema)
+                self._conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(name))
+                # A plain SET outlives this transaction once it commits.
+                self._conn.execute(sql.SQL("SET search_path TO {}").format(name))
+            self._conn.execute(CREATE_META)
+            row = self._conn.execute(GET_META, ("schema_version",)).fetchone()
+            if row is None:
+                self._conn.execute(SET_META, ("schema_version", SCHEMA_VERSION))
+            elif row[0] != SCHEMA_VERSION:
+                raise StorageError(
+                    f"PostgreSQL store has schema version {row[0]!r}, expected {SCHEMA_VERSION!r}"
+                )
+            for statement in SCHEMA:
+                self._conn.execute(statement)
+
+    def _control(self, statement: str) -> None:
+        self._conn.execute(statement)
+
+    def _close_connection(self) -> None:
+        self._conn.close()
+
+    def _describe(self, exc: BaseException) -> str:
+        # The message may quote row values (a DETAIL line); the SQLSTATE does not.
+        state = getattr(exc, "sqlstate", None)
+        return f"{type(exc).__name__} (SQLSTATE {state})" if state else type(exc).__name__
+
+    def get_meta(self, name: str) -> str | None:
+        with self._scope("get_meta", atomic=False):
+            row = self._conn.execute(GET_META, (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, name: str, value: str) -> None:
+        with self._scope("set_meta", atomic=False):
+            self._conn.execute(SET_META, (name, value))
+
+    def scrub_deleted(self) -> bool:
+        op = "scrub_deleted"
+        with self._lock:
+            if self._depth:
+                raise StorageError(f"{op} failed: it cannot run inside a transaction")
+            with self._scope(op, atomic=False):
+                for table in _SCRUB_TABLES:
+                    self._conn.execute(sql.SQL("VACUUM {}").format(sql.Identifier(table)))
+        # VACUUM frees dead rows for reuse but does not overwrite them, and
+        # the server's write-ahead log keeps them until it is recycled.
+        return False

@@ -1,0 +1,151 @@
+"""The records a store reads and writes: frozen dataclasses and the status values they use."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentRecord:
+    """One entry of the append-only consent ledger.
+
+    ``purposes``, ``channels`` and ``topics`` hold only what this record
+    speaks about (name -> granted or subscribed?). ``seq`` is ``None``
+    until a store appends the record.
+    """
+
+    subject_key: str
+    source: str  # preference_center, in_event, tcf, gpp, gpc, consent_mode, import
+    captured_at: datetime
+    received_at: datetime
+    purposes: Mapping[str, bool]
+    channels: Mapping[str, bool]
+    topics: Mapping[str, bool] = field(default_factory=dict)
+    notice_version: str | None = None
+    proof: Mapping[str, str] = field(default_factory=dict)
+    seq: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, as shown to the subject (export) and the operator (consent show)."""
+        return {"seq": self.seq, "source": self.source,
+                "captured_at": self.captured_at.isoformat(),
+                "received_at": self.received_at.isoformat(),
+                "purposes": dict(self.purposes), "channels": dict(self.channels),
+                "topics": dict(self.topics), "notice_version": self.notice_version,
+                "proof": dict(self.proof)}
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentConsent:
+    """The state that holds now for one purpose or channel of one subject.
+
+    ``scope`` is ``"purpose"``, ``"channel"`` or ``"topic"``; ``source``, ``captured_at``,
+    ``seq`` and ``notice_version`` come from the ledger record the state comes from.
+    """
+
+    name: str
+    scope: str
+    granted: bool
+    source: str
+    captured_at: datetime
+    seq: int
+    notice_version: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantinedEvent:
+    """An event held back until it may be processed, or until it expires.
+
+    ``payload`` is the event's JSON text, opaque to the store.
+    """
+
+    id: int
+    subject_key: str
+    message_id: str
+    payload: str
+    received_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxNotice:
+    """A notice for a downstream destination, waiting in or done with the outbox.
+
+    ``status`` is ``pending`` (due at ``next_attempt_at``), ``delivered`` or
+    ``dead`` (dead-lettered). ``attempts`` counts the attempts started;
+    ``payload`` is JSON text, opaque to the store; ``last_error`` names what
+    went wrong last (a status code or an error class, never data).
+    """
+
+    id: int
+    idempotency_key: str
+    destination: str
+    kind: str
+    subject_key: str
+    payload: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    last_error: str | None = None
+
+
+OUTBOX_STATUSES = ("pending", "delivered", "dead")
+OPTIN_STATUSES = ("pending", "confirmed", "cancelled")
+
+
+@dataclass(frozen=True, slots=True)
+class Tombstone:
+    """The pseudonymous proof that a subject's data was erased.
+
+    ``proof`` is a JSON-serializable mapping: what was deleted (counts), and
+    where the erasure is in the audit log.
+    """
+
+    id: int
+    subject_key: str
+    erased_at: datetime
+    proof: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class OptInRequest:
+    """A channel grant waiting for double opt-in confirmation.
+
+    ``status`` is ``pending``, ``confirmed`` or ``cancelled``; ``settled_at``
+    is when it left ``pending``. ``details`` is a JSON-serializable mapping
+    of the original update's source, notice version and proof.
+    """
+
+    token_id: str
+    subject_key: str
+    channel: str
+    status: str
+    captured_at: datetime
+    expires_at: datetime
+    details: Mapping[str, Any]
+    settled_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """A running count and total, e.g. orders and revenue of a currency's customers."""
+
+    count: int
+    total: float
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentDay:
+    """One segment's entries and exits on one day (UTC), and its size after the
+    latest change counted for that day."""
+
+    segment: str
+    day: date
+    size: int
+    entered: int
+    exited: int

@@ -1,0 +1,110 @@
+"""SQLite store: the connection, schema creation and transaction control."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from cdp_plugin.errors import StorageError
+from cdp_plugin.storage.base import SCHEMA_VERSION, SingleConnectionStore
+from cdp_plugin.storage.sqlite.schema import CREATE_META, GET_META, SCHEMA, SET_META
+
+_BUSY_TIMEOUT_MS = 5000
+
+
+class SQLiteCore(SingleConnectionStore):
+    """The connection of a :class:`SQLiteStore`: opening it, the schema, transaction
+    control, settings and scrubbing deleted rows."""
+
+    page_size: int = 500
+    """Profiles fetched per page by :meth:`iter_profiles`."""
+
+    _driver_errors = (sqlite3.Error,)
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        super().__init__()
+        self.path = os.fspath(path)
+        try:
+            if self.path != ":memory:":
+                # The file holds subject state and wrapped keys: readable by
+                # the owner only. SQLite gives its -wal and -shm files the
+                # same mode.
+                Path(self.path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
+        except OSError as exc:
+            raise StorageError(
+                f"cannot create SQLite store {self.path}: {type(exc).__name__}"
+            ) from None
+        try:
+            # Transactions are explicit (BEGIN IMMEDIATE), hence isolation_level=None.
+            self._conn = sqlite3.connect(
+                self.path, timeout=_BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                check_same_thread=False, cached_statements=64,
+            )
+        except sqlite3.Error as exc:
+            raise StorageError(
+                f"cannot open SQLite store {self.path}: {self._describe(exc)}"
+            ) from None
+        try:
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            self._create_schema()
+        except BaseException as exc:
+            self._conn.close()
+            if isinstance(exc, sqlite3.Error):
+                raise StorageError(
+                    f"cannot open SQLite store {self.path}: {self._describe(exc)}"
+                ) from None
+            raise
+
+    def _create_schema(self) -> None:
+        with self._scope("open", atomic=True):
+            self._conn.execute(CREATE_META)
+            row = self._conn.execute(GET_META, ("schema_version",)).fetchone()
+            if row is None:
+                self._conn.execute(SET_META, ("schema_version", SCHEMA_VERSION))
+            elif row[0] != SCHEMA_VERSION:
+                raise StorageError(
+                    f"SQLite store {self.path} has schema version {row[0]!r}, "
+                    f"expected {SCHEMA_VERSION!r}"
+                )
+            for statement in SCHEMA:
+                self._conn.execute(statement)
+
+    def _control(self, statement: str) -> None:
+        # IMMEDIATE takes the write lock up front, so a transaction never fails
+        # half-way on a lock upgrade; the busy timeout covers the wait.
+        self._conn.execute("BEGIN IMMEDIATE" if statement == "BEGIN" else statement)
+
+    def _close_connection(self) -> None:
+        self._conn.close()
+
+    def _describe(self, exc: BaseException) -> str:
+        code = getattr(exc, "sqlite_errorname", None)
+        return f"{type(exc).__name__} ({code})" if code else type(exc).__name__
+
+    def get_meta(self, name: str) -> str | None:
+        with self._scope("get_meta", atomic=False):
+            row = self._conn.execute(GET_META, (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, name: str, value: str) -> None:
+        with self._scope("set_meta", atomic=False):
+            self._conn.execute(SET_META, (name, value))
+
+    def scrub_deleted(self) -> bool:
+        op = "scrub_deleted"
+        with self._lock:
+            if self._depth:
+                raise StorageError(f"{op} failed: it cannot run inside a transaction")
+            with self._scope(op, atomic=False):
+                # VACUUM rewrites the file from live rows only, so no free page
+                # or slack space keeps a deleted row; truncating the write-ahead
+                # log drops the older page images it holds.
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                self._conn.execute("VACUUM")
+                busy = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        return busy == 0 or self.path == ":memory:"
