@@ -10,39 +10,40 @@ from cdp_plugin.errors import StorageError
 from cdp_plugin.storage.base import ConsentRecord, CurrentConsent, as_utc, check_grants, dump_json
 from cdp_plugin.storage.postgres.convert import utc
 from cdp_plugin.storage.postgres.core import PostgresCore
-
-_APPEND = (
-    "INSERT INTO consent_ledger (subject_key, source, captured_at, received_at, purposes, "
-    "channels, topics, notice_version, proof) "
-    "VALUES (%s, %s, %s, %s, %s::jsonb, %s::jsonb, %s::jsonb, %s, %s::jsonb) RETURNING seq"
-)
-# The new row always has the highest seq, so ">=" already lets it win a tie.
-_UPSERT_CURRENT = (
-    "INSERT INTO consent_current (subject_key, scope, name, granted, source, captured_at, seq) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (subject_key, scope, name) DO UPDATE SET "
-    "granted = excluded.granted, source = excluded.source, "
-    "captured_at = excluded.captured_at, seq = excluded.seq "
-    "WHERE excluded.captured_at >= consent_current.captured_at"
-)
-_HISTORY = (
-    "SELECT seq, subject_key, source, captured_at, received_at, purposes, channels, topics, "
-    "notice_version, proof FROM consent_ledger WHERE subject_key = %s ORDER BY seq"
-)
-_CURRENT = (
-    "SELECT c.scope, c.name, c.granted, c.source, c.captured_at, c.seq, l.notice_version "
-    "FROM consent_current c JOIN consent_ledger l ON l.seq = c.seq "
-    "WHERE c.subject_key = %s ORDER BY c.scope, c.name"
-)
-_STALE = (
-    "SELECT c.subject_key, c.scope, c.name, c.granted, c.source, c.captured_at, c.seq, "
-    "l.notice_version FROM consent_current c JOIN consent_ledger l ON l.seq = c.seq "
-    "WHERE c.captured_at < %s OR l.notice_version = ANY_NOTICES "
-    "ORDER BY c.subject_key, c.scope, c.name"
-)
+from cdp_plugin.storage.sql.consent import SQLConsent
 
 
-class PostgresConsent(PostgresCore):
+class PostgresConsent(SQLConsent, PostgresCore):
     """The the consent ledger and current state of a PostgreSQL store."""
+
+    _APPEND = (
+        "INSERT INTO consent_ledger (subject_key, source, captured_at, received_at, purposes, "
+        "channels, topics, notice_version, proof) "
+        "VALUES (%s, %s, %s, %s, %s::jsonb, %s::jsonb, %s::jsonb, %s, %s::jsonb) RETURNING seq"
+    )
+    # The new row always has the highest seq, so ">=" already lets it win a tie.
+    _UPSERT_CURRENT = (
+        "INSERT INTO consent_current (subject_key, scope, name, granted, source, captured_at, seq) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (subject_key, scope, name) DO UPDATE SET "
+        "granted = excluded.granted, source = excluded.source, "
+        "captured_at = excluded.captured_at, seq = excluded.seq "
+        "WHERE excluded.captured_at >= consent_current.captured_at"
+    )
+    _HISTORY = (
+        "SELECT seq, subject_key, source, captured_at, received_at, purposes, channels, topics, "
+        "notice_version, proof FROM consent_ledger WHERE subject_key = %s ORDER BY seq"
+    )
+    _CURRENT = (
+        "SELECT c.scope, c.name, c.granted, c.source, c.captured_at, c.seq, l.notice_version "
+        "FROM consent_current c JOIN consent_ledger l ON l.seq = c.seq "
+        "WHERE c.subject_key = %s ORDER BY c.scope, c.name"
+    )
+    _STALE = (
+        "SELECT c.subject_key, c.scope, c.name, c.granted, c.source, c.captured_at, c.seq, "
+        "l.notice_version FROM consent_current c JOIN consent_ledger l ON l.seq = c.seq "
+        "WHERE c.captured_at < %s OR l.notice_version = ANY_NOTICES "
+        "ORDER BY c.subject_key, c.scope, c.name"
+    )
 
     def append_consent(self, record: ConsentRecord) -> ConsentRecord:
         op = "append_consent"
@@ -58,7 +59,7 @@ class PostgresConsent(PostgresCore):
             record.notice_version, dump_json(dict(record.proof), op, "proof"),
         )
         with self._scope(op, atomic=True):
-            fetched = self._conn.execute(_APPEND, row).fetchone()
+            fetched = self._conn.execute(self._APPEND, row).fetchone()
             if fetched is None:
                 raise StorageError(f"{op} failed: no seq was assigned")
             seq: int = fetched[0]
@@ -70,32 +71,8 @@ class PostgresConsent(PostgresCore):
             ]
             if current:
                 with self._conn.cursor() as cursor:
-                    cursor.executemany(_UPSERT_CURRENT, current)
+                    cursor.executemany(self._UPSERT_CURRENT, current)
         return replace(record, seq=seq)
-
-    def consent_history(self, subject_key: str) -> list[ConsentRecord]:
-        with self._scope("consent_history", atomic=False):
-            rows = self._conn.execute(_HISTORY, (subject_key,)).fetchall()
-        return [
-            ConsentRecord(
-                subject_key=key, source=source, captured_at=utc(captured),
-                received_at=utc(received), purposes=purposes, channels=channels, topics=topics,
-                notice_version=notice, proof=proof, seq=seq,
-            )
-            for seq, key, source, captured, received, purposes, channels, topics, notice, proof
-            in rows
-        ]
-
-    def current_consent(self, subject_key: str) -> dict[tuple[str, str], CurrentConsent]:
-        with self._scope("current_consent", atomic=False):
-            rows = self._conn.execute(_CURRENT, (subject_key,)).fetchall()
-        return {
-            (scope, name): CurrentConsent(
-                name=name, scope=scope, granted=granted, source=source,
-                captured_at=utc(captured), seq=seq, notice_version=notice,
-            )
-            for scope, name, granted, source, captured, seq, notice in rows
-        }
 
     def stale_consent(
         self, captured_before: datetime, superseded_notices: Sequence[str]
@@ -103,7 +80,7 @@ class PostgresConsent(PostgresCore):
         op = "stale_consent"
         before = as_utc(captured_before, op, "captured_before")
         notices = [str(n) for n in superseded_notices]
-        query = _STALE.replace("ANY_NOTICES", "ANY(%s)")
+        query = self._STALE.replace("ANY_NOTICES", "ANY(%s)")
         params = (before, notices)
         with self._scope(op, atomic=False):
             rows = self._conn.execute(query, params).fetchall()

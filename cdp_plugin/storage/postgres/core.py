@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from cdp_plugin.errors import StorageError
-from cdp_plugin.storage.base import SCHEMA_VERSION, SingleConnectionStore
+from cdp_plugin.storage.base import SCHEMA_VERSION, as_utc
+from cdp_plugin.storage.postgres.convert import utc
 from cdp_plugin.storage.postgres.schema import CREATE_META, GET_META, SCHEMA, SCHEMA_LOCK, SET_META
+from cdp_plugin.storage.sql.core import SQLCore
 
 _CONNECT_TIMEOUT_S = 10
 
@@ -17,14 +20,27 @@ _CONNECT_TIMEOUT_S = 10
 _SCRUB_TABLES = ("quarantine", "profiles", "sends", "subject_keys", "optin_requests")
 
 
-class PostgresCore(SingleConnectionStore):
+class PostgresCore(SQLCore):
     """The connection of a :class:`PostgresStore`: opening it, the schema, transaction
     control, settings and scrubbing deleted rows."""
 
     page_size: int = 500
     """Profiles fetched per page by :meth:`iter_profiles`."""
 
+    _GET_META = GET_META
+    _SET_META = SET_META
     _driver_errors = (psycopg.Error,)
+    _conn: psycopg.Connection[tuple[Any, ...]]
+
+    def _to_db_time(self, value: datetime, operation: str, argument: str) -> datetime:
+        return as_utc(value, operation, argument)
+
+    def _from_db_time(self, value: datetime) -> datetime:
+        return utc(value)
+
+    def _from_db_json(self, value: Any, operation: str) -> Any:
+        # psycopg decodes jsonb columns itself.
+        return value
 
     def __init__(self, dsn: str, schema: str | None = None) -> None:
         super().__init__()
@@ -69,22 +85,10 @@ class PostgresCore(SingleConnectionStore):
     def _control(self, statement: str) -> None:
         self._conn.execute(statement)
 
-    def _close_connection(self) -> None:
-        self._conn.close()
-
     def _describe(self, exc: BaseException) -> str:
         # The message may quote row values (a DETAIL line); the SQLSTATE does not.
         state = getattr(exc, "sqlstate", None)
         return f"{type(exc).__name__} (SQLSTATE {state})" if state else type(exc).__name__
-
-    def get_meta(self, name: str) -> str | None:
-        with self._scope("get_meta", atomic=False):
-            row = self._conn.execute(GET_META, (name,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def set_meta(self, name: str, value: str) -> None:
-        with self._scope("set_meta", atomic=False):
-            self._conn.execute(SET_META, (name, value))
 
     def scrub_deleted(self) -> bool:
         op = "scrub_deleted"

@@ -4,30 +4,30 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from cdp_plugin.errors import StorageError
-from cdp_plugin.storage.base import QuarantinedEvent, as_utc
-from cdp_plugin.storage.postgres.convert import utc
+from cdp_plugin.storage.base import as_utc
 from cdp_plugin.storage.postgres.core import PostgresCore
+from cdp_plugin.storage.sql.quarantine import SQLQuarantine
 
-_QUARANTINE_ADD = (
-    "INSERT INTO quarantine (subject_key, message_id, payload, received_at, expires_at) "
-    "VALUES (%s, %s, %s, %s, %s) RETURNING id"
-)
 QUARANTINE_COLUMNS = "id, subject_key, message_id, payload, received_at, expires_at"
-_QUARANTINE_LIST = (
-    f"SELECT {QUARANTINE_COLUMNS} FROM quarantine WHERE subject_key = %s ORDER BY id"
-)
-_QUARANTINE_COUNT = "SELECT count(*) FROM quarantine WHERE subject_key = %s"
-_QUARANTINE_REMOVE = "DELETE FROM quarantine WHERE id = ANY(%s)"
-_QUARANTINE_EXPIRED = (
-    f"SELECT {QUARANTINE_COLUMNS} FROM quarantine WHERE expires_at <= %s ORDER BY id"
-)
 
 
-class PostgresQuarantine(PostgresCore):
+class PostgresQuarantine(SQLQuarantine, PostgresCore):
     """The quarantined events of a PostgreSQL store."""
+
+    _QUARANTINE_ADD = (
+        "INSERT INTO quarantine (subject_key, message_id, payload, received_at, expires_at) "
+        "VALUES (%s, %s, %s, %s, %s) RETURNING id"
+    )
+    _QUARANTINE_LIST = (
+        f"SELECT {QUARANTINE_COLUMNS} FROM quarantine WHERE subject_key = %s ORDER BY id"
+    )
+    _QUARANTINE_COUNT = "SELECT count(*) FROM quarantine WHERE subject_key = %s"
+    _QUARANTINE_REMOVE = "DELETE FROM quarantine WHERE id = ANY(%s)"
+    _QUARANTINE_EXPIRED = (
+        f"SELECT {QUARANTINE_COLUMNS} FROM quarantine WHERE expires_at <= %s ORDER BY id"
+    )
 
     def quarantine_add(
         self,
@@ -43,38 +43,19 @@ class PostgresQuarantine(PostgresCore):
             as_utc(received_at, op, "received_at"), as_utc(expires_at, op, "expires_at"),
         )
         with self._scope(op, atomic=False):
-            fetched = self._conn.execute(_QUARANTINE_ADD, row).fetchone()
+            fetched = self._conn.execute(self._QUARANTINE_ADD, row).fetchone()
         if fetched is None:
             raise StorageError(f"{op} failed: no id was assigned")
         new_id: int = fetched[0]
         return new_id
 
-    def quarantine_list(self, subject_key: str) -> list[QuarantinedEvent]:
-        with self._scope("quarantine_list", atomic=False):
-            rows = self._conn.execute(_QUARANTINE_LIST, (subject_key,)).fetchall()
-        return [quarantined_event(row) for row in rows]
-
     def quarantine_count(self, subject_key: str) -> int:
         with self._scope("quarantine_count", atomic=False):
-            row = self._conn.execute(_QUARANTINE_COUNT, (subject_key,)).fetchone()
+            row = self._conn.execute(self._QUARANTINE_COUNT, (subject_key,)).fetchone()
         return 0 if row is None else int(row[0])
 
     def quarantine_remove(self, ids: Sequence[int]) -> int:
         if not ids:
             return 0
         with self._scope("quarantine_remove", atomic=False):
-            return self._conn.execute(_QUARANTINE_REMOVE, (list(ids),)).rowcount
-
-    def quarantine_expired(self, now: datetime) -> list[QuarantinedEvent]:
-        at = as_utc(now, "quarantine_expired", "now")
-        with self._scope("quarantine_expired", atomic=False):
-            rows = self._conn.execute(_QUARANTINE_EXPIRED, (at,)).fetchall()
-        return [quarantined_event(row) for row in rows]
-
-
-def quarantined_event(row: tuple[Any, ...]) -> QuarantinedEvent:
-    event_id, subject_key, message_id, payload, received, expires = row
-    return QuarantinedEvent(
-        id=event_id, subject_key=subject_key, message_id=message_id, payload=payload,
-        received_at=utc(received), expires_at=utc(expires),
-    )
+            return self._conn.execute(self._QUARANTINE_REMOVE, (list(ids),)).rowcount

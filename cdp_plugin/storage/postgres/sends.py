@@ -7,39 +7,29 @@ from datetime import datetime
 from cdp_plugin.storage.base import as_utc
 from cdp_plugin.storage.postgres.convert import utc
 from cdp_plugin.storage.postgres.core import PostgresCore
-
-_RECORD_SEND = (
-    "INSERT INTO sends (subject_key, channel, topic, sent_at) VALUES (%s, %s, %s, %s)"
-)
-# Held until the transaction ends, so two connections cannot both count the
-# same sends of one subject and channel and then both send (a no-op outside one).
-_LOCK_SENDS = (
-    "SELECT pg_advisory_xact_lock(hashtext('cdp_plugin.storage.sends'), hashtext(%s))"
-)
-_SENDS_SINCE = (
-    "SELECT sent_at FROM sends WHERE subject_key = %s AND channel = %s AND sent_at > %s "
-    "ORDER BY sent_at"
-)
-_DELETE_SENDS = "DELETE FROM sends WHERE subject_key = %s"
+from cdp_plugin.storage.sql.sends import SQLSends
 
 
-class PostgresSends(PostgresCore):
+class PostgresSends(SQLSends, PostgresCore):
     """The recorded sends of a PostgreSQL store."""
 
-    def record_send(
-        self, subject_key: str, channel: str, topic: str | None, sent_at: datetime
-    ) -> None:
-        at = as_utc(sent_at, "record_send", "sent_at")
-        with self._scope("record_send", atomic=False):
-            self._conn.execute(_RECORD_SEND, (subject_key, channel, topic, at))
+    _RECORD_SEND = (
+        "INSERT INTO sends (subject_key, channel, topic, sent_at) VALUES (%s, %s, %s, %s)"
+    )
+    # Held until the transaction ends, so two connections cannot both count the
+    # same sends of one subject and channel and then both send (a no-op outside one).
+    _LOCK_SENDS = (
+        "SELECT pg_advisory_xact_lock(hashtext('cdp_plugin.storage.sends'), hashtext(%s))"
+    )
+    _SENDS_SINCE = (
+        "SELECT sent_at FROM sends WHERE subject_key = %s AND channel = %s AND sent_at > %s "
+        "ORDER BY sent_at"
+    )
+    _DELETE_SENDS = "DELETE FROM sends WHERE subject_key = %s"
 
     def sends_since(self, subject_key: str, channel: str, since: datetime) -> list[datetime]:
         after = as_utc(since, "sends_since", "since")
         with self._scope("sends_since", atomic=False):
-            self._conn.execute(_LOCK_SENDS, (f"{subject_key}/{channel}",))
-            rows = self._conn.execute(_SENDS_SINCE, (subject_key, channel, after)).fetchall()
+            self._conn.execute(self._LOCK_SENDS, (f"{subject_key}/{channel}",))
+            rows = self._conn.execute(self._SENDS_SINCE, (subject_key, channel, after)).fetchall()
         return [utc(sent) for (sent,) in rows]
-
-    def delete_sends(self, subject_key: str) -> int:
-        with self._scope("delete_sends", atomic=False):
-            return self._conn.execute(_DELETE_SENDS, (subject_key,)).rowcount

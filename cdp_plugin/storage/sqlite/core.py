@@ -4,23 +4,39 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from cdp_plugin.errors import StorageError
-from cdp_plugin.storage.base import SCHEMA_VERSION, SingleConnectionStore
+from cdp_plugin.storage.base import SCHEMA_VERSION
+from cdp_plugin.storage.sql.core import SQLCore
+from cdp_plugin.storage.sqlite.convert import from_micros, load_json, to_micros
 from cdp_plugin.storage.sqlite.schema import CREATE_META, GET_META, SCHEMA, SET_META
 
 _BUSY_TIMEOUT_MS = 5000
 
 
-class SQLiteCore(SingleConnectionStore):
+class SQLiteCore(SQLCore):
     """The connection of a :class:`SQLiteStore`: opening it, the schema, transaction
     control, settings and scrubbing deleted rows."""
 
     page_size: int = 500
     """Profiles fetched per page by :meth:`iter_profiles`."""
 
+    _GET_META = GET_META
+    _SET_META = SET_META
     _driver_errors = (sqlite3.Error,)
+    _conn: sqlite3.Connection
+
+    def _to_db_time(self, value: datetime, operation: str, argument: str) -> int:
+        return to_micros(value, operation, argument)
+
+    def _from_db_time(self, value: int) -> datetime:
+        return from_micros(value)
+
+    def _from_db_json(self, value: str, operation: str) -> Any:
+        return load_json(value, operation)
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         super().__init__()
@@ -79,21 +95,9 @@ class SQLiteCore(SingleConnectionStore):
         # half-way on a lock upgrade; the busy timeout covers the wait.
         self._conn.execute("BEGIN IMMEDIATE" if statement == "BEGIN" else statement)
 
-    def _close_connection(self) -> None:
-        self._conn.close()
-
     def _describe(self, exc: BaseException) -> str:
         code = getattr(exc, "sqlite_errorname", None)
         return f"{type(exc).__name__} ({code})" if code else type(exc).__name__
-
-    def get_meta(self, name: str) -> str | None:
-        with self._scope("get_meta", atomic=False):
-            row = self._conn.execute(GET_META, (name,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def set_meta(self, name: str, value: str) -> None:
-        with self._scope("set_meta", atomic=False):
-            self._conn.execute(SET_META, (name, value))
 
     def scrub_deleted(self) -> bool:
         op = "scrub_deleted"

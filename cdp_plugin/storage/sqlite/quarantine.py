@@ -4,30 +4,30 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from cdp_plugin.errors import StorageError
-from cdp_plugin.storage.base import QuarantinedEvent
-from cdp_plugin.storage.sqlite.convert import from_micros, to_micros
+from cdp_plugin.storage.sql.quarantine import SQLQuarantine
+from cdp_plugin.storage.sqlite.convert import to_micros
 from cdp_plugin.storage.sqlite.core import SQLiteCore
 
-_QUARANTINE_ADD = (
-    "INSERT INTO quarantine (subject_key, message_id, payload, received_at, expires_at) "
-    "VALUES (?, ?, ?, ?, ?)"
-)
 QUARANTINE_COLUMNS = "id, subject_key, message_id, payload, received_at, expires_at"
-_QUARANTINE_LIST = (
-    f"SELECT {QUARANTINE_COLUMNS} FROM quarantine WHERE subject_key = ? ORDER BY id"
-)
-_QUARANTINE_COUNT = "SELECT count(*) FROM quarantine WHERE subject_key = ?"
-_QUARANTINE_REMOVE = "DELETE FROM quarantine WHERE id = ?"
-_QUARANTINE_EXPIRED = (
-    f"SELECT {QUARANTINE_COLUMNS} FROM quarantine WHERE expires_at <= ? ORDER BY id"
-)
 
 
-class SQLiteQuarantine(SQLiteCore):
+class SQLiteQuarantine(SQLQuarantine, SQLiteCore):
     """The quarantined events of a SQLite store."""
+
+    _QUARANTINE_ADD = (
+        "INSERT INTO quarantine (subject_key, message_id, payload, received_at, expires_at) "
+        "VALUES (?, ?, ?, ?, ?)"
+    )
+    _QUARANTINE_LIST = (
+        f"SELECT {QUARANTINE_COLUMNS} FROM quarantine WHERE subject_key = ? ORDER BY id"
+    )
+    _QUARANTINE_COUNT = "SELECT count(*) FROM quarantine WHERE subject_key = ?"
+    _QUARANTINE_REMOVE = "DELETE FROM quarantine WHERE id = ?"
+    _QUARANTINE_EXPIRED = (
+        f"SELECT {QUARANTINE_COLUMNS} FROM quarantine WHERE expires_at <= ? ORDER BY id"
+    )
 
     def quarantine_add(
         self,
@@ -43,19 +43,14 @@ class SQLiteQuarantine(SQLiteCore):
             to_micros(received_at, op, "received_at"), to_micros(expires_at, op, "expires_at"),
         )
         with self._scope(op, atomic=False):
-            new_id = self._conn.execute(_QUARANTINE_ADD, row).lastrowid
+            new_id = self._conn.execute(self._QUARANTINE_ADD, row).lastrowid
         if new_id is None:
             raise StorageError(f"{op} failed: no id was assigned")
         return new_id
 
-    def quarantine_list(self, subject_key: str) -> list[QuarantinedEvent]:
-        with self._scope("quarantine_list", atomic=False):
-            rows = self._conn.execute(_QUARANTINE_LIST, (subject_key,)).fetchall()
-        return [quarantined_event(row) for row in rows]
-
     def quarantine_count(self, subject_key: str) -> int:
         with self._scope("quarantine_count", atomic=False):
-            count: int = self._conn.execute(_QUARANTINE_COUNT, (subject_key,)).fetchone()[0]
+            count: int = self._conn.execute(self._QUARANTINE_COUNT, (subject_key,)).fetchone()[0]
         return count
 
     def quarantine_remove(self, ids: Sequence[int]) -> int:
@@ -64,18 +59,4 @@ class SQLiteQuarantine(SQLiteCore):
         # executemany sums the rows each id deleted; one cached statement
         # avoids building IN lists against SQLite's parameter limit.
         with self._scope("quarantine_remove", atomic=True):
-            return self._conn.executemany(_QUARANTINE_REMOVE, [(i,) for i in ids]).rowcount
-
-    def quarantine_expired(self, now: datetime) -> list[QuarantinedEvent]:
-        at = to_micros(now, "quarantine_expired", "now")
-        with self._scope("quarantine_expired", atomic=False):
-            rows = self._conn.execute(_QUARANTINE_EXPIRED, (at,)).fetchall()
-        return [quarantined_event(row) for row in rows]
-
-
-def quarantined_event(row: tuple[Any, ...]) -> QuarantinedEvent:
-    event_id, subject_key, message_id, payload, received, expires = row
-    return QuarantinedEvent(
-        id=event_id, subject_key=subject_key, message_id=message_id, payload=payload,
-        received_at=from_micros(received), expires_at=from_micros(expires),
-    )
+            return self._conn.executemany(self._QUARANTINE_REMOVE, [(i,) for i in ids]).rowcount

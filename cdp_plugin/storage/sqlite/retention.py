@@ -7,40 +7,29 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from cdp_plugin.errors import StorageError
-from cdp_plugin.storage.base import QuarantinedEvent
+from cdp_plugin.storage.sql.retention import SQLRetention
 from cdp_plugin.storage.sqlite.convert import to_micros
 from cdp_plugin.storage.sqlite.core import SQLiteCore
-from cdp_plugin.storage.sqlite.quarantine import QUARANTINE_COLUMNS, quarantined_event
-
-_QUARANTINE_RECEIVED_BEFORE = (
-    f"SELECT {QUARANTINE_COLUMNS} FROM quarantine WHERE received_at < ? ORDER BY id"
-)
-_DELETE_PROFILES_BEFORE = "DELETE FROM profiles WHERE updated_at < ?"
-# PATHS and ANY_PATH expand to one JSON path per field name ('$."features"').
-_DROP_PROFILE_FIELDS = (
-    "UPDATE profiles SET data = json_remove(data, PATHS) "
-    "WHERE updated_at < ? AND (ANY_PATH)"
-)
-_BLANK_PROOFS = (
-    "UPDATE consent_ledger SET proof = '{}' WHERE captured_at < ? AND proof <> '{}' "
-    "AND seq NOT IN (SELECT seq FROM consent_current)"
-)
-_DELETE_SENDS_BEFORE = "DELETE FROM sends WHERE sent_at < ?"
+from cdp_plugin.storage.sqlite.quarantine import QUARANTINE_COLUMNS
 
 
-class SQLiteRetention(SQLiteCore):
+class SQLiteRetention(SQLRetention, SQLiteCore):
     """The retention of a SQLite store."""
 
-    def quarantine_received_before(self, before: datetime) -> list[QuarantinedEvent]:
-        at = to_micros(before, "quarantine_received_before", "before")
-        with self._scope("quarantine_received_before", atomic=False):
-            rows = self._conn.execute(_QUARANTINE_RECEIVED_BEFORE, (at,)).fetchall()
-        return [quarantined_event(row) for row in rows]
-
-    def delete_profiles_before(self, updated_before: datetime) -> int:
-        at = to_micros(updated_before, "delete_profiles_before", "updated_before")
-        with self._scope("delete_profiles_before", atomic=False):
-            return self._conn.execute(_DELETE_PROFILES_BEFORE, (at,)).rowcount
+    _QUARANTINE_RECEIVED_BEFORE = (
+        f"SELECT {QUARANTINE_COLUMNS} FROM quarantine WHERE received_at < ? ORDER BY id"
+    )
+    _DELETE_PROFILES_BEFORE = "DELETE FROM profiles WHERE updated_at < ?"
+    # PATHS and ANY_PATH expand to one JSON path per field name ('$."features"').
+    _DROP_PROFILE_FIELDS = (
+        "UPDATE profiles SET data = json_remove(data, PATHS) "
+        "WHERE updated_at < ? AND (ANY_PATH)"
+    )
+    _BLANK_PROOFS = (
+        "UPDATE consent_ledger SET proof = '{}' WHERE captured_at < ? AND proof <> '{}' "
+        "AND seq NOT IN (SELECT seq FROM consent_current)"
+    )
+    _DELETE_SENDS_BEFORE = "DELETE FROM sends WHERE sent_at < ?"
 
     def drop_profile_fields_before(self, updated_before: datetime, names: Sequence[str]) -> int:
         op = "drop_profile_fields_before"
@@ -51,17 +40,7 @@ class SQLiteRetention(SQLiteCore):
             return 0
         # json.dumps quotes a name as a JSON path label must be quoted.
         paths = [f"$.{json.dumps(name, ensure_ascii=False)}" for name in names]
-        query = _DROP_PROFILE_FIELDS.replace("PATHS", ", ".join("?" for _ in paths)).replace(
+        query = self._DROP_PROFILE_FIELDS.replace("PATHS", ", ".join("?" for _ in paths)).replace(
             "ANY_PATH", " OR ".join("json_type(data, ?) IS NOT NULL" for _ in paths))
         with self._scope(op, atomic=False):
             return self._conn.execute(query, (*paths, at, *paths)).rowcount
-
-    def blank_consent_proofs(self, captured_before: datetime) -> int:
-        at = to_micros(captured_before, "blank_consent_proofs", "captured_before")
-        with self._scope("blank_consent_proofs", atomic=False):
-            return self._conn.execute(_BLANK_PROOFS, (at,)).rowcount
-
-    def delete_sends_before(self, before: datetime) -> int:
-        at = to_micros(before, "delete_sends_before", "before")
-        with self._scope("delete_sends_before", atomic=False):
-            return self._conn.execute(_DELETE_SENDS_BEFORE, (at,)).rowcount

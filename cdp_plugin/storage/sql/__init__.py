@@ -1,0 +1,1 @@
+"""Store concerns shared by the SQL backends; each backend supplies its SQL and conversions."""

@@ -1,0 +1,61 @@
+"""The connection surface the shared SQL concerns rely on, and the dialect hooks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar, Protocol
+
+from cdp_plugin.storage.base import SingleConnectionStore
+
+
+class SQLCursor(Protocol):
+    """The part of a DB-API cursor the shared concerns read."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> Any: ...
+
+
+class SQLConnection(Protocol):
+    """The part of a DB-API connection the shared concerns call."""
+
+    def execute(self, query: str, params: Any = ..., /) -> SQLCursor: ...
+
+    def close(self) -> None: ...
+
+
+class SQLCore(SingleConnectionStore):
+    """A store over one SQL connection. A backend sets ``_conn`` and supplies the
+    dialect's time conversions; the concern mixins hold the statements' logic."""
+
+    page_size: int
+    _conn: SQLConnection
+    _GET_META: ClassVar[str]
+    _SET_META: ClassVar[str]
+
+    def _close_connection(self) -> None:
+        self._conn.close()
+
+    def get_meta(self, name: str) -> str | None:
+        with self._scope("get_meta", atomic=False):
+            row = self._conn.execute(self._GET_META, (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, name: str, value: str) -> None:
+        with self._scope("set_meta", atomic=False):
+            self._conn.execute(self._SET_META, (name, value))
+
+    def _to_db_time(self, value: datetime, operation: str, argument: str) -> Any:
+        """``value`` as the column stores it; StorageError naming ``argument`` if naive."""
+        raise NotImplementedError
+
+    def _from_db_time(self, value: Any) -> datetime:
+        """The UTC datetime of a stored time column value."""
+        raise NotImplementedError
+
+    def _from_db_json(self, value: Any, operation: str) -> Any:
+        """The value of a stored JSON column; StorageError naming ``operation`` if corrupt."""
+        raise NotImplementedError
