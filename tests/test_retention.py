@@ -15,12 +15,8 @@ import pytest
 from cdp_plugin.cli.retention import register
 from cdp_plugin.errors import RulesError, StorageError
 from cdp_plugin.retention import KINDS, PurgedEvent, cutoffs, sweep
-from cdp_plugin.rules.retention import (
-    RetentionFileSchema,
-    RetentionRules,
-    load_retention,
-    longest_cap_days,
-)
+from cdp_plugin.rules.loader import load_rules
+from cdp_plugin.rules.retention import RetentionFileSchema, RetentionRules, longest_cap_days
 from cdp_plugin.storage import ConsentRecord, Store
 from cdp_plugin.storage.sqlite import SQLiteStore
 from cdp_plugin.types import Status
@@ -38,6 +34,10 @@ def ago(days: float = 0, hours: float = 0) -> datetime:
 # --- rules/retention.yaml ----------------------------------------------------------------------
 
 
+def load_retention(directory: Path) -> RetentionRules:
+    return load_rules(directory).retention
+
+
 def test_the_shipped_file_loads() -> None:
     rules = load_retention(RULES_DIR)
 
@@ -47,13 +47,16 @@ def test_the_shipped_file_loads() -> None:
 
 
 def test_without_the_file_every_ttl_takes_its_default(tmp_path: Path) -> None:
-    assert load_retention(tmp_path) == RetentionRules()
+    shutil.copytree(RULES_DIR, tmp_path / "rules")
+    (tmp_path / "rules" / "retention.yaml").unlink()
+    assert load_retention(tmp_path / "rules") == RetentionRules()
 
 
 def _rules_dir(tmp_path: Path, text: str) -> Path:
-    shutil.copy(RULES_DIR / "purposes.yaml", tmp_path / "purposes.yaml")
-    (tmp_path / "retention.yaml").write_text(text, encoding="utf-8")
-    return tmp_path
+    directory = tmp_path / "rules"
+    shutil.copytree(RULES_DIR, directory)
+    (directory / "retention.yaml").write_text(text, encoding="utf-8")
+    return directory
 
 
 def test_every_setting_is_read(tmp_path: Path) -> None:

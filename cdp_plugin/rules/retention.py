@@ -1,25 +1,21 @@
 """``rules/retention.yaml``: how long each kind of stored data is kept.
 
-:class:`RetentionRules` is the loaded file; :class:`RetentionFileSchema`
-validates it; :func:`load_retention` reads it on its own, reporting problems
-as :func:`cdp_plugin.rules.loader.load_rules` does (a :class:`RulesError` with
-the file, the key and the line of each).
+:class:`RetentionRules` is the loaded file and :class:`RetentionFileSchema`
+validates it; :func:`cdp_plugin.rules.loader.load_rules` reads it with the
+other rules files (``RuleSet.retention``), reporting problems the same way.
 
 The file is optional: without it every time to live takes its default.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-import yaml
-from marshmallow import ValidationError, post_load, validate, validates_schema
+from marshmallow import post_load, validate, validates_schema
 
-from cdp_plugin.errors import RuleProblem, RulesError
 from cdp_plugin.rules.schemas import (
     _VERSION,
     _as_dict,
@@ -31,7 +27,6 @@ from cdp_plugin.rules.schemas import (
 )
 
 RETENTION_FILE = "retention.yaml"
-PURPOSES_FILE = "purposes.yaml"
 
 MAX_DAYS = 36_500
 MAX_QUARANTINE_HOURS = 8_760
@@ -138,43 +133,3 @@ def longest_cap_days(purposes_document: Any) -> int:
         if isinstance(cap, dict) and _is_int(cap.get("per_days"))
     ]
     return max(windows, default=0)
-
-
-def load_retention(directory: str | os.PathLike[str]) -> RetentionRules:
-    """Load ``retention.yaml`` from the rules ``directory``; defaults if there is none.
-
-    ``sends_days`` is checked against the frequency caps of ``purposes.yaml``
-    in the same directory, when that file can be read. Raises
-    :class:`RulesError` listing every problem (unreadable file, YAML error,
-    duplicate or unknown key, wrong type, out-of-range value, a field TTL not
-    shorter than the profile TTL), each with its key and line.
-    """
-    # Imported here: the loader is meant to import this module to load the file itself.
-    from cdp_plugin.rules.loader import _flatten, _read
-
-    base = os.fspath(directory)
-    path = os.path.join(base, RETENTION_FILE)
-    if not os.path.exists(path):
-        return RetentionRules()
-    problems: list[RuleProblem] = []
-    document = _read(path, problems)
-    if document is None:
-        raise RulesError(problems)
-    schema = RetentionFileSchema(longest_cap_days=_caps_in(base))
-    try:
-        rules: RetentionRules = schema.load(document.data)
-    except ValidationError as error:
-        problems.extend(
-            document.problem(key_path, message) for key_path, message in _flatten(error.messages)
-        )
-    if problems:
-        raise RulesError(sorted(problems, key=lambda problem: problem.line or 0))
-    return rules
-
-
-def _caps_in(directory: str) -> int:
-    try:
-        with open(os.path.join(directory, PURPOSES_FILE), encoding="utf-8") as handle:
-            return longest_cap_days(yaml.safe_load(handle))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return 0  # load_rules reports an unreadable purposes.yaml
