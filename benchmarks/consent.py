@@ -14,20 +14,14 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
-import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from common import json_floor, scratch_pipeline
 
-from cdp_plugin.config import Config  # noqa: E402
-from cdp_plugin.errors import InvalidEvent  # noqa: E402
-from cdp_plugin.events import parse_event  # noqa: E402
-from cdp_plugin.pipeline import Pipeline  # noqa: E402
-from cdp_plugin.synthetic import generate_stream  # noqa: E402
-from cdp_plugin.types import Event  # noqa: E402
+from cdp_plugin.errors import InvalidEvent
+from cdp_plugin.events import parse_event
+from cdp_plugin.synthetic import generate_stream
+from cdp_plugin.types import Event
 
 
 def main() -> None:
@@ -35,42 +29,38 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        config = Config(data_dir=Path(tmp) / "data", audit_dir=Path(tmp) / "audits",
-                        rules_dir=ROOT / "rules", load_entrypoints=False, audit_fsync=False)
-        with Pipeline.from_config(config) as pipeline:
-            events: list[Event] = []
-            lines: list[str] = []
-            for item in generate_stream(seed=5, subjects=max(args.events // 20, 100)):
-                if item.preference is not None:
-                    pipeline.record_consent(item.preference)
-                elif item.event is not None:
-                    try:
-                        events.append(parse_event(item.event,
-                                                  pipeline.runtime.pseudonymizer.subject))
-                    except InvalidEvent:
-                        continue
-                    lines.append(json.dumps(item.event))
-                if len(events) >= args.events:
-                    break
-            hook, runtime = pipeline.pm.hook, pipeline.runtime
+    with scratch_pipeline(audit_fsync=False) as pipeline:
+        events: list[Event] = []
+        lines: list[str] = []
+        for item in generate_stream(seed=5, subjects=max(args.events // 20, 100)):
+            if item.preference is not None:
+                pipeline.record_consent(item.preference)
+            elif item.event is not None:
+                try:
+                    events.append(parse_event(item.event,
+                                              pipeline.runtime.pseudonymizer.subject))
+                except InvalidEvent:
+                    continue
+                lines.append(json.dumps(item.event))
+            if len(events) >= args.events:
+                break
+        hook, runtime = pipeline.pm.hook, pipeline.runtime
 
-            def decide_all() -> float:
-                started = time.perf_counter_ns()
-                for event in events:
-                    consent = hook.cdp_resolve_consent(event=event, runtime=runtime)
-                    hook.cdp_decide(event=event, consent=consent, runtime=runtime)
-                return (time.perf_counter_ns() - started) / 1e3 / len(events)
+        def decide_all() -> float:
+            started = time.perf_counter_ns()
+            for event in events:
+                consent = hook.cdp_resolve_consent(event=event, runtime=runtime)
+                hook.cdp_decide(event=event, consent=consent, runtime=runtime)
+            return (time.perf_counter_ns() - started) / 1e3 / len(events)
 
-            def floor() -> float:
-                started = time.perf_counter_ns()
-                for line in lines:
-                    json.dumps(json.loads(line))
-                return (time.perf_counter_ns() - started) / 1e3 / len(lines)
+        def floor() -> float:
+            started = time.perf_counter_ns()
+            json_floor(lines)
+            return (time.perf_counter_ns() - started) / 1e3 / len(lines)
 
-            decide_all()  # warm the caches
-            decisions = statistics.median(decide_all() for _ in range(args.repeat))
-            floors = statistics.median(floor() for _ in range(args.repeat))
+        decide_all()  # warm the caches
+        decisions = statistics.median(decide_all() for _ in range(args.repeat))
+        floors = statistics.median(floor() for _ in range(args.repeat))
     print(f"{len(events)} events, median of {args.repeat} repeats, warm cache")
     print(f"{'floor: json.loads + json.dumps':<44} {floors:>8.2f} us/event")
     print(f"{'consent decision (resolve + decide hooks)':<44} {decisions:>8.2f} us/event")

@@ -16,18 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
-import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from common import json_floor, scratch_pipeline
 
-from cdp_plugin.config import Config  # noqa: E402
-from cdp_plugin.pipeline import Pipeline  # noqa: E402
-from cdp_plugin.synthetic import StreamItem, generate_stream  # noqa: E402
-from cdp_plugin.types import Status  # noqa: E402
+from cdp_plugin.synthetic import StreamItem, generate_stream
+from cdp_plugin.types import Status
 
 
 def _stream(count: int) -> list[StreamItem]:
@@ -43,34 +37,30 @@ def _stream(count: int) -> list[StreamItem]:
 
 def _floor(lines: list[bytes]) -> float:
     started = time.perf_counter_ns()
-    for line in lines:
-        json.dumps(json.loads(line), separators=(",", ":"))
+    json_floor(lines)
     return (time.perf_counter_ns() - started) / 1e9
 
 
 def _pipeline(items: list[StreamItem], batch_size: int) -> tuple[float, dict[str, int]]:
     statuses: dict[str, int] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        config = Config(data_dir=Path(tmp) / "data", audit_dir=Path(tmp) / "audits",
-                        rules_dir=ROOT / "rules", load_entrypoints=False)
-        with Pipeline.from_config(config) as pipeline:
-            batch: list[bytes] = []
-            started = time.perf_counter_ns()
-            for item in items:
-                if item.event is not None:
-                    batch.append(json.dumps(item.event, separators=(",", ":")).encode())
-                    if len(batch) < batch_size:
-                        continue
-                elif item.preference is not None:
-                    pipeline.record_consent(item.preference)
-                for outcome in pipeline.process_batch(batch):
-                    if outcome.status is Status.FORWARDED:
-                        json.dumps(outcome.event, separators=(",", ":"))
-                    statuses[outcome.status.value] = statuses.get(outcome.status.value, 0) + 1
-                batch = []
+    with scratch_pipeline() as pipeline:
+        batch: list[bytes] = []
+        started = time.perf_counter_ns()
+        for item in items:
+            if item.event is not None:
+                batch.append(json.dumps(item.event, separators=(",", ":")).encode())
+                if len(batch) < batch_size:
+                    continue
+            elif item.preference is not None:
+                pipeline.record_consent(item.preference)
             for outcome in pipeline.process_batch(batch):
+                if outcome.status is Status.FORWARDED:
+                    json.dumps(outcome.event, separators=(",", ":"))
                 statuses[outcome.status.value] = statuses.get(outcome.status.value, 0) + 1
-            elapsed = (time.perf_counter_ns() - started) / 1e9
+            batch = []
+        for outcome in pipeline.process_batch(batch):
+            statuses[outcome.status.value] = statuses.get(outcome.status.value, 0) + 1
+        elapsed = (time.perf_counter_ns() - started) / 1e9
     return elapsed, statuses
 
 

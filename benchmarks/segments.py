@@ -18,26 +18,20 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from common import json_floor, scratch_pipeline
 
-from cdp_plugin.config import Config  # noqa: E402
-from cdp_plugin.errors import InvalidEvent  # noqa: E402
-from cdp_plugin.events import parse_event  # noqa: E402
-from cdp_plugin.pipeline import Pipeline  # noqa: E402
-from cdp_plugin.segments.evaluation import evaluate  # noqa: E402
-from cdp_plugin.segments.features import fold  # noqa: E402
-from cdp_plugin.segments.profile import FEATURES, PURPOSE_FEATURES, PURPOSES  # noqa: E402
-from cdp_plugin.segments.view import feature_view  # noqa: E402
-from cdp_plugin.synthetic import generate_stream  # noqa: E402
-from cdp_plugin.types import ConsentState, ConsentView, Decision, Event  # noqa: E402
+from cdp_plugin.errors import InvalidEvent
+from cdp_plugin.events import parse_event
+from cdp_plugin.segments.evaluation import evaluate
+from cdp_plugin.segments.features import fold
+from cdp_plugin.segments.profile import FEATURES, PURPOSE_FEATURES, PURPOSES
+from cdp_plugin.segments.view import feature_view
+from cdp_plugin.synthetic import generate_stream
+from cdp_plugin.types import ConsentState, ConsentView, Decision, Event
 
 GRANTED = frozenset({"necessary", "analytics", "personalization", "marketing", "advertising"})
 
@@ -53,74 +47,70 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        config = Config(data_dir=Path(tmp) / "data", audit_dir=Path(tmp) / "audits",
-                        rules_dir=ROOT / "rules", load_entrypoints=False, audit_fsync=False)
-        with Pipeline.from_config(config) as pipeline:
-            runtime = pipeline.runtime
-            events: list[Event] = []
-            lines: list[str] = []
-            for item in generate_stream(seed=5, subjects=max(args.events // 20, 100)):
-                if item.event is None:
-                    continue
-                try:
-                    events.append(parse_event(item.event, runtime.pseudonymizer.subject))
-                except InvalidEvent:
-                    continue
-                lines.append(json.dumps(item.event))
-                if len(events) >= args.events:
-                    break
-            rules = runtime.rules.segments
-            conditions = [rule.condition for rule in rules.segments]
+    with scratch_pipeline(audit_fsync=False) as pipeline:
+        runtime = pipeline.runtime
+        events: list[Event] = []
+        lines: list[str] = []
+        for item in generate_stream(seed=5, subjects=max(args.events // 20, 100)):
+            if item.event is None:
+                continue
+            try:
+                events.append(parse_event(item.event, runtime.pseudonymizer.subject))
+            except InvalidEvent:
+                continue
+            lines.append(json.dumps(item.event))
+            if len(events) >= args.events:
+                break
+        rules = runtime.rules.segments
+        conditions = [rule.condition for rule in rules.segments]
 
-            def features_and_rules() -> None:
-                profiles: dict[str, dict[str, Any]] = {}
-                for event in events:
-                    profile = profiles.get(event.subject_key)
-                    if profile is None:
-                        profile = profiles[event.subject_key] = {
-                            FEATURES: {}, PURPOSE_FEATURES: {},
-                            PURPOSES: ["marketing", "personalization"]}
-                    fold(profile[FEATURES], profile[PURPOSE_FEATURES], event, rules, GRANTED)
-                    view = feature_view(profile, event.timestamp, rules.features, 50.0)
-                    evaluate(profile, rules, view, event.timestamp)
-
-            views: list[tuple[dict[str, Any], Any]] = []
+        def features_and_rules() -> None:
             profiles: dict[str, dict[str, Any]] = {}
             for event in events:
-                profile = profiles.setdefault(event.subject_key, {FEATURES: {}})
-                fold(profile[FEATURES], {}, event, rules, GRANTED)
-                views.append((feature_view(profile, event.timestamp, rules.features, 50.0),
-                              event.timestamp))
+                profile = profiles.get(event.subject_key)
+                if profile is None:
+                    profile = profiles[event.subject_key] = {
+                        FEATURES: {}, PURPOSE_FEATURES: {},
+                        PURPOSES: ["marketing", "personalization"]}
+                fold(profile[FEATURES], profile[PURPOSE_FEATURES], event, rules, GRANTED)
+                view = feature_view(profile, event.timestamp, rules.features, 50.0)
+                evaluate(profile, rules, view, event.timestamp)
 
-            def rules_only() -> None:
-                for view, now in views:
-                    for condition in conditions:
-                        condition.evaluate(view, now)
+        views: list[tuple[dict[str, Any], Any]] = []
+        profiles: dict[str, dict[str, Any]] = {}
+        for event in events:
+            profile = profiles.setdefault(event.subject_key, {FEATURES: {}})
+            fold(profile[FEATURES], {}, event, rules, GRANTED)
+            views.append((feature_view(profile, event.timestamp, rules.features, 50.0),
+                          event.timestamp))
 
-            def floor() -> None:
-                for line in lines:
-                    json.dumps(json.loads(line))
+        def rules_only() -> None:
+            for view, now in views:
+                for condition in conditions:
+                    condition.evaluate(view, now)
 
-            decision = Decision.allow(GRANTED, "consent.granted")
-            hook = pipeline.pm.hook
+        def floor() -> None:
+            json_floor(lines)
 
-            def stage() -> None:
-                with runtime.store.transaction():
-                    for event in events:
-                        consent = ConsentView(event.subject_key, dict.fromkeys(
-                            GRANTED, ConsentState.GRANTED))
-                        hook.cdp_update_segments(event=event, decision=decision,
-                                                 consent=consent, runtime=runtime)
+        decision = Decision.allow(GRANTED, "consent.granted")
+        hook = pipeline.pm.hook
 
-            count = len(events)
-            features_and_rules()  # warm up memos and caches
-            update = statistics.median(_timed(features_and_rules, count)
-                                       for _ in range(args.repeat))
-            per_rule = statistics.median(_timed(rules_only, count * len(conditions))
-                                         for _ in range(args.repeat))
-            floors = statistics.median(_timed(floor, count) for _ in range(args.repeat))
-            with_store = statistics.median(_timed(stage, count) for _ in range(args.repeat))
+        def stage() -> None:
+            with runtime.store.transaction():
+                for event in events:
+                    consent = ConsentView(event.subject_key, dict.fromkeys(
+                        GRANTED, ConsentState.GRANTED))
+                    hook.cdp_update_segments(event=event, decision=decision,
+                                             consent=consent, runtime=runtime)
+
+        count = len(events)
+        features_and_rules()  # warm up memos and caches
+        update = statistics.median(_timed(features_and_rules, count)
+                                   for _ in range(args.repeat))
+        per_rule = statistics.median(_timed(rules_only, count * len(conditions))
+                                     for _ in range(args.repeat))
+        floors = statistics.median(_timed(floor, count) for _ in range(args.repeat))
+        with_store = statistics.median(_timed(stage, count) for _ in range(args.repeat))
     print(f"{count} events, {len(conditions)} default segments, median of {args.repeat} repeats")
     print(f"{'floor: json.loads + json.dumps':<52} {floors:>8.2f} us/event")
     print(f"{'feature update + all default rules (in memory)':<52} {update:>8.2f} us/event")
