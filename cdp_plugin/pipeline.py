@@ -20,7 +20,6 @@ with its own ``worker_id``, so each writes its own audit log).
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
@@ -83,7 +82,6 @@ class Pipeline:
         self.pm = pm
         self.clock = clock
         self.hooks = HookRunner(pm, runtime)
-        self.stats: Counter[str] = Counter()
         self._closed = False
         self._depth = 0
         try:
@@ -329,7 +327,6 @@ class Pipeline:
     # --- one event ---------------------------------------------------------------
 
     def _process_one(self, raw: RawEvent, headers: Mapping[str, str] | None) -> Outcome:
-        self.stats["processed"] += 1
         try:
             message = raw if isinstance(raw, Mapping) else decode_line(raw)
             event = parse_event(message, self.runtime.pseudonymizer.subject, headers)
@@ -339,7 +336,7 @@ class Pipeline:
         if not store.remember_message(event.message_id, self.clock()):
             self.hooks.audit({"kind": "event.duplicate", "message_id": event.message_id,
                               "subject": event.subject_key})
-            return self._count(Outcome(Status.DUPLICATE, event.message_id, ("duplicate",)))
+            return Outcome(Status.DUPLICATE, event.message_id, ("duplicate",))
         try:
             outcome = self._decide_and_apply(event)
             assert outcome is not None  # only held events can stay undecided
@@ -365,14 +362,14 @@ class Pipeline:
         if decision.action is not Action.ALLOW:
             entry = self._audit_decision(event, decision, consent)
             status = Status.QUARANTINED if decision.action is Action.QUARANTINE else Status.DROPPED
-            return self._count(Outcome(status, event.message_id, decision.reasons,
-                                       audit_index=entry.index))
+            return Outcome(status, event.message_id, decision.reasons,
+                           audit_index=entry.index)
         minimized = self.hooks.call("cdp_minimize_event", event=event, decision=decision)
         if minimized is None:
             decision = Decision.drop("no_minimizer")
             entry = self._audit_decision(event, decision, consent)
-            return self._count(Outcome(Status.DROPPED, event.message_id, decision.reasons,
-                                       audit_index=entry.index))
+            return Outcome(Status.DROPPED, event.message_id, decision.reasons,
+                           audit_index=entry.index)
         results = self.hooks.call("cdp_update_segments", event=event, decision=decision,
                                   consent=consent) or []
         changes = tuple(change for result in results if result for change in result)
@@ -382,11 +379,11 @@ class Pipeline:
                                      chosen_by)
         for change in changes:
             self.hooks.announce("cdp_segment_changed", change=change)
-        return self._count(Outcome(
+        return Outcome(
             Status.FORWARDED, event.message_id, decision.reasons, dict(minimized.payload),
             summary, changes, entry.index, decision.purposes, destinations,
             dict(minimized.deliveries), chosen_by,
-        ))
+        )
 
     def _settle_quarantine(self, subject_key: str) -> list[Outcome]:
         """Decide each held event of the subject again, in original order;
@@ -436,16 +433,15 @@ class Pipeline:
         self.hooks.announce("cdp_ingest_error", error=IngestError(
             "validation", VALIDATION_PLUGIN, "InvalidEvent", str(exc), exc.message_id,
             tuple(sorted(exc.fields))))
-        return self._count(Outcome(Status.INVALID, exc.message_id, exc.reasons,
-                                   audit_index=entry.index))
+        return Outcome(Status.INVALID, exc.message_id, exc.reasons,
+                       audit_index=entry.index)
 
     def _plugin_failed(self, event: Event, exc: PluginError) -> Outcome:
         entry = self.hooks.audit_plugin_error(exc, event.subject_key, event.message_id)
         self.hooks.announce("cdp_ingest_error", error=IngestError(
             exc.hook, exc.plugin, type(exc.cause).__name__, str(exc), event.message_id))
-        return self._count(Outcome(Status.DROPPED, event.message_id,
-                                   ("plugin_error", f"plugin:{exc.plugin}"),
-                                   audit_index=entry.index))
+        return Outcome(Status.DROPPED, event.message_id,
+                       ("plugin_error", f"plugin:{exc.plugin}"), audit_index=entry.index)
 
     def _segments_changed(self, changes: Sequence[SegmentChange], cause: str) -> None:
         """Audit segment changes made outside an event decision; announce them."""
@@ -455,10 +451,6 @@ class Pipeline:
                               "active": change.active, "at": change.at.isoformat(),
                               "cause": cause})
             self.hooks.announce("cdp_segment_changed", change=change)
-
-    def _count(self, outcome: Outcome) -> Outcome:
-        self.stats[outcome.status.value] += 1
-        return outcome
 
     def _audit_decision(self, event: Event, decision: Decision, consent: ConsentView,
                         summary: Mapping[str, list[str]] | None = None,
