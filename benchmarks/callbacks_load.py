@@ -35,7 +35,8 @@ sys.path.insert(0, str(ROOT))
 
 from cdp_plugin.callbacks.auth import new_secret, signed_headers  # noqa: E402
 from cdp_plugin.config import Config  # noqa: E402
-from cdp_plugin.keys import Pseudonymizer, load_master_key  # noqa: E402
+from cdp_plugin.keys.master import load_master_key  # noqa: E402
+from cdp_plugin.keys.pseudonyms import Pseudonymizer  # noqa: E402
 from cdp_plugin.storage.sqlite import SQLiteStore  # noqa: E402
 
 # `serve` run through its own parser, exactly as the cdp-plugin dispatcher runs it.

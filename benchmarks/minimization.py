@@ -38,9 +38,11 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any, cast
 
-from cdp_plugin.fieldpolicy import Minimizer, Plan, compile_plan
-from cdp_plugin.keyring import Keyring
-from cdp_plugin.keys import MasterKeys, Pseudonymizer
+from cdp_plugin.keys.keyring import Keyring
+from cdp_plugin.keys.master import MasterKeys
+from cdp_plugin.keys.pseudonyms import Pseudonymizer
+from cdp_plugin.minimization.minimizer import Minimizer
+from cdp_plugin.minimization.plan import Plan, compile_plan
 from cdp_plugin.rules.model import MinimizationRules
 from cdp_plugin.rules.schemas import MinimizationFileSchema
 from cdp_plugin.storage.base import Store

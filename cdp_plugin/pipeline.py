@@ -34,8 +34,10 @@ from cdp_plugin.consent.reconsent import find_reconsent_due
 from cdp_plugin.errors import InvalidEvent, PluginError
 from cdp_plugin.events import decode_line, parse_event
 from cdp_plugin.hookrunner import HookRunner
-from cdp_plugin.keyring import Keyring
-from cdp_plugin.keys import Pseudonymizer, load_audit_signer, load_master_key
+from cdp_plugin.keys.audit_signer import load_audit_signer
+from cdp_plugin.keys.keyring import Keyring
+from cdp_plugin.keys.master import load_master_key
+from cdp_plugin.keys.pseudonyms import Pseudonymizer
 from cdp_plugin.manager import make_plugin_manager, plugin_names
 from cdp_plugin.retention import SweepReport, sweep
 from cdp_plugin.rules.loader import load_rules

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from cdp_plugin.audit.log import AuditLog
     from cdp_plugin.config import Config
-    from cdp_plugin.keys import Pseudonymizer
+    from cdp_plugin.keys.pseudonyms import Pseudonymizer
     from cdp_plugin.rules.model import RuleSet
     from cdp_plugin.storage.base import Store
 

@@ -15,22 +15,22 @@ import pytest
 from cdp_plugin.cli import keys as keys_cli
 from cdp_plugin.config import Config
 from cdp_plugin.errors import ConfigError
-from cdp_plugin.keyring import (
+from cdp_plugin.keys.keyring import (
     DecryptionFailed,
     Keyring,
     KeyShredded,
     MasterKeyMissing,
     wrapped_by,
 )
-from cdp_plugin.keys import (
+from cdp_plugin.keys.master import (
     MASTER_KEY_ENV,
     MasterKey,
     MasterKeys,
-    Pseudonymizer,
     key_id_of,
     load_master_keys,
     parse_master_keys,
 )
+from cdp_plugin.keys.pseudonyms import Pseudonymizer
 from cdp_plugin.storage.sqlite import SQLiteStore
 from tests.conftest import RULES_DIR, MakePipeline
 from tests.events import ALL_GRANTED, track

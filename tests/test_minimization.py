@@ -16,9 +16,15 @@ from hypothesis import strategies as st
 from marshmallow import ValidationError
 
 from cdp_plugin.errors import RuleProblem, RulesError
-from cdp_plugin.fieldpolicy import Minimizer, compile_plan, rules_for
-from cdp_plugin.generalize import age_band, bucket, coarsen_location, truncate_timestamp
-from cdp_plugin.keyring import Keyring
+from cdp_plugin.keys.keyring import Keyring
+from cdp_plugin.minimization.generalize import (
+    age_band,
+    bucket,
+    coarsen_location,
+    truncate_timestamp,
+)
+from cdp_plugin.minimization.minimizer import Minimizer
+from cdp_plugin.minimization.plan import compile_plan, rules_for
 from cdp_plugin.rules.loader import load_rules
 from cdp_plugin.rules.model import PERMISSIVENESS, MinimizationRules
 from cdp_plugin.rules.schemas import MinimizationFileSchema

@@ -1,4 +1,4 @@
-"""Property: no field path outside the policy survives minimization (cdp_plugin.fieldpolicy).
+"""Property: no field path outside the policy survives minimization (cdp_plugin.minimization).
 
 The oracle is written from the text of ``rules/minimization.yaml`` (read here
 with plain YAML, not through the rules loader), following the semantics its
@@ -34,8 +34,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cdp_plugin.fieldpolicy import Minimizer, compile_plan, rules_for
-from cdp_plugin.pii import redact
+from cdp_plugin.minimization.minimizer import Minimizer
+from cdp_plugin.minimization.pii_guard import redact
+from cdp_plugin.minimization.plan import compile_plan, rules_for
 from cdp_plugin.rules.loader import load_rules
 from tests.conftest import RULES_DIR
 

@@ -1,4 +1,4 @@
-"""PII detection (cdp_plugin.pii): measured on a labelled set, and its checks unit-tested.
+"""PII detection (cdp_plugin.minimization): measured on a labelled set, checks unit-tested.
 
 ``tests/data/pii_labelled.jsonl`` holds strings with the types of personal data
 each contains (labels come from how each string was built, not from the
@@ -17,18 +17,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cdp_plugin.pii import (
-    PII_TYPES,
-    detect,
+from cdp_plugin.minimization.pii_checks import (
     is_bsn_valid,
     is_card_number,
     is_dni_valid,
     is_iban_valid,
     is_luhn_valid,
     is_ssn_valid,
-    marker,
-    redact,
 )
+from cdp_plugin.minimization.pii_guard import PII_TYPES, detect, marker, redact
 
 LABELLED = Path(__file__).parent / "data" / "pii_labelled.jsonl"
 RECALL_FLOOR = {"email": 0.95, "phone": 0.95, "card": 0.95}

@@ -50,7 +50,7 @@ from cdp_plugin.callbacks.settings import CallbackSettings
 from cdp_plugin.callbacks.subjects import erase_subject, export_subject
 from cdp_plugin.callbacks.work import unit_of_work
 from cdp_plugin.errors import AuditError, PluginError, StorageError
-from cdp_plugin.keys import derive_key
+from cdp_plugin.keys.master import derive_key
 from cdp_plugin.pipeline import Pipeline
 
 log = logging.getLogger(__name__)

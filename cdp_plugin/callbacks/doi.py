@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cdp_plugin.callbacks.settings import DoubleOptInSettings
-from cdp_plugin.keys import MasterKeys, derive_key
+from cdp_plugin.keys.master import MasterKeys, derive_key
 from cdp_plugin.pipeline import Pipeline
 from cdp_plugin.storage.base import ConsentRecord
 from cdp_plugin.types import ConsentUpdate

@@ -31,7 +31,7 @@ from cdp_plugin.callbacks.outbox import notice_key, queue_notice
 from cdp_plugin.callbacks.preferences import PREFERENCES, claim_webhook
 from cdp_plugin.callbacks.settings import CallbackSettings
 from cdp_plugin.callbacks.work import unit_of_work
-from cdp_plugin.keyring import Keyring
+from cdp_plugin.keys.keyring import Keyring
 from cdp_plugin.pipeline import Pipeline
 from cdp_plugin.segments.evaluation import explain, subject_view
 from cdp_plugin.segments.population import cached_cohorts

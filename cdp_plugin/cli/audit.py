@@ -34,7 +34,7 @@ from cdp_plugin.audit.verify import (
 )
 from cdp_plugin.cli.common import add_config_options, config_from_args
 from cdp_plugin.errors import ConfigError
-from cdp_plugin.keys import load_audit_signer
+from cdp_plugin.keys.audit_signer import load_audit_signer
 
 _ReportHook = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 register_report: _ReportHook | None

@@ -8,7 +8,8 @@ import sys
 from datetime import datetime
 
 from cdp_plugin.cli.common import add_config_options, config_from_args
-from cdp_plugin.keys import Pseudonymizer, load_master_key
+from cdp_plugin.keys.master import load_master_key
+from cdp_plugin.keys.pseudonyms import Pseudonymizer
 from cdp_plugin.pipeline import Pipeline
 from cdp_plugin.signals import MAX_INPUT_CHARS, ConsentStringError, decode_consent_string
 from cdp_plugin.storage import open_store

@@ -8,8 +8,8 @@ import sys
 from typing import Any
 
 from cdp_plugin.cli.common import add_config_options, config_from_args
-from cdp_plugin.keyring import Keyring, KeyStatus
-from cdp_plugin.keys import MASTER_KEY_ENV, load_master_keys
+from cdp_plugin.keys.keyring import Keyring, KeyStatus
+from cdp_plugin.keys.master import MASTER_KEY_ENV, load_master_keys
 from cdp_plugin.pipeline import Pipeline
 from cdp_plugin.storage import open_store
 

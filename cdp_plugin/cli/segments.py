@@ -10,7 +10,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from cdp_plugin.cli.common import add_config_options, config_from_args
-from cdp_plugin.keys import Pseudonymizer, load_master_key
+from cdp_plugin.keys.master import load_master_key
+from cdp_plugin.keys.pseudonyms import Pseudonymizer
 from cdp_plugin.pipeline import Pipeline
 from cdp_plugin.rules.loader import load_rules
 from cdp_plugin.segments.evaluation import explain, subject_view

@@ -66,7 +66,7 @@ GENERALIZE_TARGETS: Mapping[str, tuple[str, ...]] = {
     "bucket": ("size",),
 }
 """What ``generalize`` can produce (its ``to``), with the other parameters each target takes;
-:mod:`cdp_plugin.generalize` documents each one."""
+:mod:`cdp_plugin.minimization.generalize` documents each one."""
 
 ACTION_PARAMETERS: Mapping[str, Mapping[str, ParamSpec]] = {
     # pii_scan: 0 exempts a kept field from the personal-data guard (e.g. a

@@ -33,7 +33,7 @@ from cdp_plugin.audit.verify import CHECKPOINT_LATEST, CHECKPOINTS_LOG, read_che
 from cdp_plugin.cli import audit as audit_cli
 from cdp_plugin.config import Config
 from cdp_plugin.errors import CdpPluginError, ConfigError
-from cdp_plugin.keys import load_audit_signer
+from cdp_plugin.keys.audit_signer import load_audit_signer
 
 RECORDS = 120
 EVERY = 25

@@ -9,7 +9,7 @@ import pytest
 
 from cdp_plugin.callbacks.doi import InvalidToken, OptInTokens
 from cdp_plugin.callbacks.settings import DoubleOptInSettings
-from cdp_plugin.keys import MasterKeys
+from cdp_plugin.keys.master import MasterKeys
 from tests.callbacks.conftest import T0, USER, Client, MakeClient, encode, update
 from tests.conftest import audit_records
 

@@ -23,7 +23,8 @@ import requests
 
 from cdp_plugin.callbacks.auth import new_secret, signed_headers
 from cdp_plugin.config import Config
-from cdp_plugin.keys import Pseudonymizer, load_master_key
+from cdp_plugin.keys.master import load_master_key
+from cdp_plugin.keys.pseudonyms import Pseudonymizer
 from cdp_plugin.storage.sqlite import SQLiteStore
 from tests.callbacks.conftest import T0, update
 from tests.conftest import RULES_DIR

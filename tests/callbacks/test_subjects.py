@@ -15,7 +15,7 @@ from cdp_plugin.callbacks.auth import signed_headers
 from cdp_plugin.callbacks.settings import Destination
 from cdp_plugin.cli import subject as subject_cli
 from cdp_plugin.config import Config
-from cdp_plugin.keyring import Keyring, KeyShredded
+from cdp_plugin.keys.keyring import Keyring, KeyShredded
 from cdp_plugin.types import Status
 from tests.callbacks.conftest import T0, Client, MakeClient, update
 from tests.conftest import RULES_DIR, audit_records

@@ -32,7 +32,7 @@ Rotation
     :meth:`Keyring.rotate` re-wraps a subject's data keys under the current
     master key without changing their bytes (every old value still
     decrypts), then adds a new data key that new writes use. Master keys are
-    listed newest first (:mod:`cdp_plugin.keys`); a data key wrapped under a
+    listed newest first (:mod:`cdp_plugin.keys.master`); a data key wrapped under a
     master key no longer listed raises :class:`MasterKeyMissing`.
 
 Erasure
@@ -62,7 +62,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from cdp_plugin.errors import CdpPluginError
-from cdp_plugin.keys import MasterKeys
+from cdp_plugin.keys.master import MasterKeys
 from cdp_plugin.storage.base import Store
 
 TOKEN_PREFIX = "enc1:"

@@ -1,38 +1,27 @@
-"""Field policies compiled into plans: which path gets which action, and applying them.
+"""Applying a compiled plan to a payload: one walk, each field kept, changed or dropped.
 
-Semantics (documented in ``rules/minimization.yaml``):
+Semantics (documented in ``rules/minimization.yaml``), beside those of
+:mod:`cdp_plugin.minimization.plan`:
 
-* Within one purpose, the most specific matching path wins: ``context: keep``
-  with ``context.ip: truncate`` keeps ``context`` but truncates the IP.
-* Across the granted purposes, the most permissive action wins:
-  keep > encrypt > generalize > truncate > hash > drop
-  (:data:`cdp_plugin.rules.model.PERMISSIVENESS`).
-* A field no granted purpose names is dropped when any of the rules is an
-  allowlist (the default), kept otherwise.
 * An action on a mapping or list applies to it whole only where no rule
   names a path inside it; otherwise the walk goes inside.
 * A value the action cannot handle (``truncate`` on something that is not
   an IP, ``generalize`` on a value of the wrong kind, ``encrypt`` without a
   keyring) is dropped, and the summary says ``drop`` for its path.
-
-Plans are compiled once per (event kind, granted purposes, destination) and
-cached by the caller, so the per-event work is one walk over the payload.
 """
 
 from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from cdp_plugin.generalize import generalize, generalize_part
-from cdp_plugin.rules.model import PERMISSIVENESS, FieldRule, MinimizationRule, ParamValue
+from cdp_plugin.minimization.generalize import generalize, generalize_part
+from cdp_plugin.minimization.plan import Path, Plan, Resolved, Step
+from cdp_plugin.rules.model import ParamValue
 from cdp_plugin.types import FieldAction
 
-RANK = {action: rank for rank, action in enumerate(PERMISSIVENESS, start=1)}
-ALLOWLIST_RULE = "allowlist"
 _DROPPED = object()
 
 PiiGuard = Callable[[str], tuple[str, tuple[str, ...]]]
@@ -42,138 +31,6 @@ type marker, and the types found (empty when there were none)."""
 Encrypt = Callable[[str, Any], str]
 """Encrypts one value of the event's subject at a field path (summary form) to a token."""
 
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    """An action with its parameters, the rule that chose it, and how many path
-    segments the rule's field path has (0 for the default of unnamed fields)."""
-
-    action: str
-    rule: str
-    params: Mapping[str, ParamValue]
-    depth: int = 0
-
-
-@dataclass(slots=True)
-class _Node:
-    step: Step | None = None
-    children: dict[str, _Node] = field(default_factory=dict)
-
-    def child(self, key: str) -> _Node:
-        return self.children.setdefault(key, _Node())
-
-
-def _better(a: Step | None, b: Step | None) -> Step | None:
-    if a is None or (b is not None and RANK[b.action] > RANK[a.action]):
-        return b
-    return a
-
-
-Path = tuple[str, ...]
-_MEMO_LIMIT = 50_000
-
-
-@dataclass(slots=True)
-class Plan:
-    """One trie per granted purpose, plus the default for unnamed fields.
-
-    ``resolve`` answers, per concrete path (list items as ``*``), which step
-    applies to a leaf there, whether any rule names something deeper, and the
-    summary entry for each action taken there; the answers are memoized, so
-    events of one kind cost a dict lookup per field.
-    """
-
-    roots: tuple[_Node, ...]
-    default: Step
-    _memo: dict[Path, _Resolved] = field(default_factory=dict)
-
-    def resolve(self, path: Path) -> _Resolved:
-        known = self._memo.get(path)
-        if known is not None:
-            return known
-        step: Step | None = None
-        deeper = False
-        for root in self.roots:
-            purpose_step, purpose_deeper = _resolve_in(root, path)
-            step = _better(step, purpose_step)
-            deeper = deeper or purpose_deeper
-        answer = _Resolved(step or self.default, deeper, ".".join(path), path)
-        if len(self._memo) >= _MEMO_LIMIT:  # payload keys are untrusted: stay bounded
-            self._memo.clear()
-        self._memo[path] = answer
-        return answer
-
-
-@dataclass(slots=True)
-class _Resolved:
-    """What a plan says about one path, and the summary entries made there (built once)."""
-
-    step: Step
-    deeper: bool
-    dotted: str
-    path: Path
-    _records: dict[str, FieldAction] = field(default_factory=dict)
-
-    def record(self, action: str, rule: str) -> FieldAction:
-        """The summary entry for ``action`` taken at this path."""
-        found = self._records.get(action)
-        if found is None or found.rule != rule:
-            found = self._records[action] = FieldAction(self.dotted, action, rule)
-        return found
-
-
-def _resolve_in(root: _Node, path: Path) -> tuple[Step | None, bool]:
-    """The most specific step one purpose gives ``path``, and whether it names deeper paths."""
-    states: list[tuple[_Node | None, Step | None]] = [(root, None)]
-    for part in path:
-        following: list[tuple[_Node | None, Step | None]] = []
-        for node, inherited in states:
-            matched = [] if node is None else [
-                c for c in (node.children.get(part), node.children.get("*")) if c is not None]
-            following.extend((c, c.step or inherited) for c in matched)
-            if not matched:
-                following.append((None, inherited))
-        states = following
-    step: Step | None = None
-    for _, inherited in states:
-        step = _better(step, inherited)
-    return step, any(node is not None and node.children for node, _ in states)
-
-
-def rules_for(rules: Iterable[MinimizationRule],
-              destination: str | None = None) -> tuple[MinimizationRule, ...]:
-    """The rules that shape one payload: those without ``destinations``, plus, for a
-    destination's delivery, the rules naming that destination."""
-    return tuple(rule for rule in rules
-                 if not rule.destinations or destination in rule.destinations)
-
-
-def compile_plan(rules: tuple[MinimizationRule, ...], purposes: frozenset[str]) -> Plan:
-    """Merge the given rules' field policies for the granted purposes.
-
-    The caller chooses the rules (see :func:`rules_for`); ``destinations`` is
-    not looked at here.
-    """
-    tries: dict[str, _Node] = {}
-    for rule in rules:
-        for purpose, field_rules in rule.purposes.items():
-            if purpose in purposes:
-                root = tries.setdefault(purpose, _Node())
-                for field_rule in field_rules:
-                    _insert(root, field_rule, rule.name)
-    allowlist = all(rule.allowlist for rule in rules)
-    default = Step("drop" if allowlist else "keep", ALLOWLIST_RULE, {})
-    return Plan(tuple(tries[p] for p in sorted(tries)), default)
-
-
-def _insert(root: _Node, field_rule: FieldRule, rule_name: str) -> None:
-    node = root
-    for part in field_rule.path.split("."):
-        node = node.child(part)
-    node.step = _better(node.step, Step(field_rule.action, rule_name, field_rule.params,
-                                        len(field_rule.path.split("."))))
-
-
 _Actions = dict[tuple[str, str], FieldAction]
 
 
@@ -181,7 +38,7 @@ class Minimizer:
     """Applies a plan to a payload.
 
     ``hash_value`` makes keyed pseudonyms. ``encrypt_value`` encrypts a value
-    of the event's subject (see :meth:`cdp_plugin.keyring.Keyring.encrypter`);
+    of the event's subject (see :meth:`cdp_plugin.keys.keyring.Keyring.encrypter`);
     without it, fields to encrypt are dropped. ``pii_guard`` is the
     integration point for personal-data detection: when given, every string
     that is kept (alone or inside a kept mapping or list) passes through it,
@@ -230,7 +87,7 @@ class Minimizer:
             return self._guarded(value, path, step, actions)
         return self._act(value, step, here, actions)
 
-    def _act(self, value: Any, step: Step, here: _Resolved, actions: _Actions) -> Any:
+    def _act(self, value: Any, step: Step, here: Resolved, actions: _Actions) -> Any:
         action = step.action
         result: Any = _DROPPED
         if action == "hash":

@@ -1,4 +1,4 @@
-"""Key material: master keys, keyed pseudonyms, and the audit signing key.
+"""Master keys: where they come from, how they rotate, and the subkeys derived from them.
 
 Master keys come from ``CDP_PLUGIN_MASTER_KEY`` or a key file, never from
 ``rules/``. Without either, a development key file is created in the data
@@ -8,7 +8,7 @@ or a list ``id1:base64,id2:base64`` (commas or newlines between entries),
 newest first, for rotation:
 
 * the first key is current: it wraps new per-subject data keys
-  (:mod:`cdp_plugin.keyring`) and keys field hashes, whose ``h1:<key id>:``
+  (:mod:`cdp_plugin.keys.keyring`) and keys field hashes, whose ``h1:<key id>:``
   prefix therefore changes when the current key changes;
 * every listed key still unwraps the data keys it wrapped, until
   ``cdp-plugin keys rotate`` has re-wrapped them under the current key;
@@ -26,39 +26,28 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import hmac
 import logging
 import os
 import re
 import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from cdp_plugin.audit.note import NoteSigner, generate_signer_key
 from cdp_plugin.config import Config
 from cdp_plugin.errors import ConfigError
+from cdp_plugin.keys.secret_files import write_secret
 
 log = logging.getLogger(__name__)
 
 MASTER_KEY_ENV = "CDP_PLUGIN_MASTER_KEY"
-AUDIT_KEY_ENV = "CDP_PLUGIN_AUDIT_SIGNING_KEY"
 WRAP_LABEL = "data-key-wrap/v1"
 """The HKDF label of the key-encryption key derived from each master key."""
 
 _KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _warned_dev_key = False
-
-
-def _write_secret(path: Path, text: str) -> None:
-    """Create ``path`` with owner-only permissions; never overwrite an existing key."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(text + "\n")
 
 
 def _decode_master(text: str, source: str) -> bytes:
@@ -187,7 +176,7 @@ def load_master_keys(config: Config, env: dict[str, str] | None = None) -> Maste
         return parse_master_keys(text, str(path))
     dev_path = config.data_dir / "master.key"
     if not dev_path.exists():
-        _write_secret(dev_path, base64.b64encode(secrets.token_bytes(32)).decode("ascii"))
+        write_secret(dev_path, base64.b64encode(secrets.token_bytes(32)).decode("ascii"))
     if not _warned_dev_key:
         log.warning("using the development master key in %s; set %s in production",
                     dev_path, MASTER_KEY_ENV)
@@ -197,52 +186,6 @@ def load_master_keys(config: Config, env: dict[str, str] | None = None) -> Maste
 
 def load_master_key(config: Config, env: dict[str, str] | None = None) -> MasterKeys:
     """The historical name of :func:`load_master_keys`; pass the result to
-    :class:`Pseudonymizer` or :class:`cdp_plugin.keyring.Keyring`."""
+    :class:`cdp_plugin.keys.pseudonyms.Pseudonymizer` or
+    :class:`cdp_plugin.keys.keyring.Keyring`."""
     return load_master_keys(config, env)
-
-
-def load_audit_signer(config: Config, env: dict[str, str] | None = None) -> NoteSigner:
-    """The Ed25519 signed-note key that signs audit checkpoints.
-
-    From ``CDP_PLUGIN_AUDIT_SIGNING_KEY`` (the ``PRIVATE+KEY+...`` text), a
-    key file, or a development key file created in the data directory.
-    """
-    environ = os.environ if env is None else env
-    if environ.get(AUDIT_KEY_ENV):
-        return NoteSigner(environ[AUDIT_KEY_ENV].strip())
-    path = config.audit_signing_key_file or config.data_dir / "audit-signing.key"
-    if config.audit_signing_key_file is None and not path.exists():
-        _write_secret(path, generate_signer_key(f"cdp-plugin-{config.worker_id}"))
-    try:
-        return NoteSigner(path.read_text(encoding="ascii").strip())
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read audit signing key ({exc.strerror})") from exc
-
-
-class Pseudonymizer:
-    """Keyed pseudonyms (HMAC-SHA256) for subjects and field values.
-
-    The same input always maps to the same pseudonym under the same keys, so
-    records can be joined without revealing the identifier. Subject
-    pseudonyms use the oldest listed master key and survive rotation; field
-    hashes use the current one and carry its derived key id, so they change
-    when the current key changes. ``master_keys`` is what a
-    :class:`cdp_plugin.keyring.Keyring` needs.
-    """
-
-    def __init__(self, master: bytes | MasterKeys) -> None:
-        keys = master if isinstance(master, MasterKeys) else MasterKeys.single(master)
-        self.master_keys = keys
-        self._subject_key = derive_key(keys.pseudonym.secret, "subject-pseudonym/v1")
-        self._field_key = derive_key(keys.current.secret, "field-hash/v1")
-        self.key_id = hashlib.sha256(self._field_key).hexdigest()[:8]
-
-    def subject(self, subject_id: str) -> str:
-        """The subject key stored and audited in place of ``subject_id``."""
-        digest = hmac.new(self._subject_key, subject_id.encode(), hashlib.sha256).hexdigest()
-        return "s_" + digest[:32]
-
-    def field(self, value: str) -> str:
-        """A keyed pseudonym of a field value, prefixed with the key id."""
-        digest = hmac.new(self._field_key, value.encode(), hashlib.sha256).hexdigest()
-        return f"h1:{self.key_id}:{digest[:32]}"

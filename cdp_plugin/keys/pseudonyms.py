@@ -1,0 +1,37 @@
+"""Keyed pseudonyms: stable, unlinkable stand-ins for subject ids and field values."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from cdp_plugin.keys.master import MasterKeys, derive_key
+
+
+class Pseudonymizer:
+    """Keyed pseudonyms (HMAC-SHA256) for subjects and field values.
+
+    The same input always maps to the same pseudonym under the same keys, so
+    records can be joined without revealing the identifier. Subject
+    pseudonyms use the oldest listed master key and survive rotation; field
+    hashes use the current one and carry its derived key id, so they change
+    when the current key changes. ``master_keys`` is what a
+    :class:`cdp_plugin.keys.keyring.Keyring` needs.
+    """
+
+    def __init__(self, master: bytes | MasterKeys) -> None:
+        keys = master if isinstance(master, MasterKeys) else MasterKeys.single(master)
+        self.master_keys = keys
+        self._subject_key = derive_key(keys.pseudonym.secret, "subject-pseudonym/v1")
+        self._field_key = derive_key(keys.current.secret, "field-hash/v1")
+        self.key_id = hashlib.sha256(self._field_key).hexdigest()[:8]
+
+    def subject(self, subject_id: str) -> str:
+        """The subject key stored and audited in place of ``subject_id``."""
+        digest = hmac.new(self._subject_key, subject_id.encode(), hashlib.sha256).hexdigest()
+        return "s_" + digest[:32]
+
+    def field(self, value: str) -> str:
+        """A keyed pseudonym of a field value, prefixed with the key id."""
+        digest = hmac.new(self._field_key, value.encode(), hashlib.sha256).hexdigest()
+        return f"h1:{self.key_id}:{digest[:32]}"

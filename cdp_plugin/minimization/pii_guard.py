@@ -1,0 +1,270 @@
+"""The personal-data guard: find personal data in free text and replace each
+finding by a type marker.
+
+:func:`redact` finds, in this order, each replaced before the next is looked for:
+
+* ``email``: addresses ``local@domain.tld`` or ``local(at)domain.tld`` (not image
+  names such as ``logo@2x.png``);
+* ``iban``: ISO 13616 account numbers whose length fits their country and whose
+  mod-97 check holds, with or without spaces;
+* ``card``: 13 to 19 digits, optionally grouped by spaces or dashes, with a
+  known issuer prefix for that length and a valid Luhn check digit;
+* ``ip``: IPv4 and IPv6 addresses that :mod:`ipaddress` accepts (not a
+  four-part version number such as ``version 4.2.1.0``);
+* ``national_id``: US Social Security numbers in issuable ranges, UK National
+  Insurance numbers with a valid prefix, Spanish DNI and NIE with a valid check
+  letter, and 9-digit SSNs and Dutch BSNs (11-check) after a keyword naming them;
+* ``phone``: international numbers (``+`` or ``00``, 8 to 15 digits), North
+  American numbers ``(NXX) NXX-XXXX``, national numbers with a trunk ``0`` and
+  separators (10 to 12 digits), and 7-digit local numbers after a word such as
+  "call" or "phone".
+
+Precision comes before coverage: a number is reported only when its shape and,
+where one exists, its check digit say it is what it looks like. Dates, times,
+prices, order and tracking numbers, versions, UUIDs and hashes are left alone;
+numbers introduced as a reference ("SKU", "order no.", "EAN") are never taken
+for card, phone or national id numbers. IPv6 addresses written without
+any decimal digit (``fe::ab``) are not found: the fast path skips text that
+has neither a digit nor an ``@`` (or a bracketed ``(at)``).
+
+The patterns (:mod:`cdp_plugin.minimization.pii_patterns`) are compiled once,
+at import; the checks are :mod:`cdp_plugin.minimization.pii_checks`.
+:func:`redact` never raises for any ``str``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+
+from cdp_plugin.minimization.pii_checks import (
+    IBAN_LENGTHS,
+    NINO_BAD_PREFIXES,
+    is_bsn_valid,
+    is_card_number,
+    is_dni_valid,
+    is_iban_valid,
+    is_ssn_valid,
+)
+from cdp_plugin.minimization.pii_patterns import (
+    CARD_PATTERN,
+    DIGIT,
+    DNI_PATTERN,
+    EMAIL_PATTERN,
+    FILE_EXTENSIONS,
+    IBAN_PATTERN,
+    ID_KEYWORDS,
+    IPV4_PATTERN,
+    IPV6_PATTERN,
+    KEYWORD_ID_PATTERN,
+    LOOKBEHIND,
+    NINO_PATTERN,
+    PHONE_CUE,
+    PHONE_INTL_PATTERN,
+    PHONE_LOCAL_PATTERN,
+    PHONE_NANP_PATTERN,
+    PHONE_TRUNK_PATTERN,
+    SSN_PATTERN,
+    VERSION_LABEL,
+    after_reference,
+)
+
+EMAIL = "email"
+PHONE = "phone"
+CARD = "card"
+IBAN = "iban"
+IP = "ip"
+NATIONAL_ID = "national_id"
+PII_TYPES: tuple[str, ...] = (EMAIL, PHONE, CARD, IBAN, IP, NATIONAL_ID)
+"""Every type :func:`redact` reports."""
+
+
+def marker(kind: str) -> str:
+    """The text that replaces a finding of type ``kind``: ``[REDACTED:email]``."""
+    return f"[REDACTED:{kind}]"
+
+
+class _Redaction:
+    """The replacement callbacks of one :func:`redact` call and the types they found.
+
+    Each callback returns the matched text unchanged when a check fails.
+    """
+
+    __slots__ = ("found",)
+
+    def __init__(self) -> None:
+        self.found: set[str] = set()
+
+    def _hit(self, kind: str) -> str:
+        self.found.add(kind)
+        return marker(kind)
+
+    def email(self, match: re.Match[str]) -> str:
+        if match.group(1).lower() in FILE_EXTENSIONS:
+            return match.group(0)
+        return self._hit(EMAIL)
+
+    def iban(self, match: re.Match[str]) -> str:
+        # The pattern may run on into a following word; the country fixes the length.
+        text = match.group(0)
+        length = IBAN_LENGTHS.get(text[:2].upper())
+        if length is None:
+            return text
+        kept = [index for index, char in enumerate(text) if char != " "]
+        if len(kept) < length:
+            return text
+        end = kept[length - 1] + 1
+        rest = text[end:]
+        if rest[:1].isalnum() or not is_iban_valid(text[:end]):
+            return text
+        return self._hit(IBAN) + rest
+
+    def card(self, match: re.Match[str]) -> str:
+        text = match.group(0)
+        separators = {char for char in text if not char.isdigit()}
+        if len(separators) > 1:
+            return text
+        if separators:
+            groups = text.split(separators.pop())
+            # 4-4-4-4, 4-6-5, 4-4-5 and the like: never a short group inside.
+            if len(groups[0]) != 4 or any(not 3 <= len(group) <= 6 for group in groups[1:-1]):
+                return text
+        digits = "".join(char for char in text if char.isdigit())
+        if not is_card_number(digits) or after_reference(match.string, match.start()):
+            return text
+        return self._hit(CARD)
+
+    def ipv4(self, match: re.Match[str]) -> str:
+        text = match.group(0)
+        start = match.start()
+        if VERSION_LABEL.search(match.string, max(0, start - LOOKBEHIND), start):
+            return text
+        try:
+            ipaddress.IPv4Address(text)
+        except ValueError:
+            return text
+        return self._hit(IP)
+
+    def ipv6(self, match: re.Match[str]) -> str:
+        text = match.group(0)
+        if not any(char.isalnum() for char in text):
+            return text
+        try:
+            ipaddress.IPv6Address(text)
+        except ValueError:
+            return text
+        return self._hit(IP)
+
+    def keyword_id(self, match: re.Match[str]) -> str:
+        keyword, between, number = match.groups()
+        digits = number.replace(".", "")
+        if keyword.lower().startswith(("ssn", "social")):
+            valid = is_ssn_valid(digits[:3], digits[3:5], digits[5:])
+        else:
+            valid = is_bsn_valid(digits)
+        return keyword + between + self._hit(NATIONAL_ID) if valid else match.group(0)
+
+    def ssn(self, match: re.Match[str]) -> str:
+        first, rest, _, group, serial = match.groups()
+        area = first + rest
+        if not is_ssn_valid(area, group, serial) or after_reference(match.string, match.start()):
+            return match.group(0)
+        return self._hit(NATIONAL_ID)
+
+    def nino(self, match: re.Match[str]) -> str:
+        prefix = match.group(1) + match.group(2)
+        if prefix in NINO_BAD_PREFIXES or after_reference(match.string, match.start()):
+            return match.group(0)
+        return self._hit(NATIONAL_ID)
+
+    def dni(self, match: re.Match[str]) -> str:
+        first, rest, letter = match.groups()
+        number = first + rest
+        if not is_dni_valid(number, letter) or after_reference(match.string, match.start()):
+            return match.group(0)
+        return self._hit(NATIONAL_ID)
+
+    def phone_intl(self, match: re.Match[str]) -> str:
+        text = match.group(0)
+        # A "(0)" trunk digit is written after the country code but not dialled.
+        digits = sum(char.isdigit() for char in text) - text.count("(0)")
+        if text.startswith("00"):
+            digits -= 2
+        return self._phone(match, 8 <= digits <= 15)
+
+    def phone_nanp(self, match: re.Match[str]) -> str:
+        return self._phone(match, True)
+
+    def phone_trunk(self, match: re.Match[str]) -> str:
+        return self._phone(match, 10 <= sum(char.isdigit() for char in match.group(0)) <= 12)
+
+    def phone_local(self, match: re.Match[str]) -> str:
+        start = match.start()
+        if PHONE_CUE.search(match.string, max(0, start - LOOKBEHIND), start) is None:
+            return match.group(0)
+        return self._hit(PHONE)
+
+    def _phone(self, match: re.Match[str], valid: bool) -> str:
+        if not valid or after_reference(match.string, match.start()):
+            return match.group(0)
+        return self._hit(PHONE)
+
+
+def _always(text: str) -> bool:
+    return True
+
+
+def _names_an_id(text: str) -> bool:
+    folded = text.lower()
+    return any(keyword in folded for keyword in ID_KEYWORDS)
+
+
+# (pattern, callback, a cheap test the text must pass for the pattern to be worth running).
+# Order matters: an address or account number is taken before its digits can be
+# mistaken for a card or phone number, and markers hold no digits.
+_DETECTORS: tuple[tuple[re.Pattern[str], str, Callable[[str], bool]], ...] = (
+    (IBAN_PATTERN, "iban", _always),
+    (CARD_PATTERN, "card", _always),
+    (IPV6_PATTERN, "ipv6", lambda text: ":" in text),
+    (IPV4_PATTERN, "ipv4", lambda text: "." in text),
+    (KEYWORD_ID_PATTERN, "keyword_id", _names_an_id),
+    (SSN_PATTERN, "ssn", _always),
+    (NINO_PATTERN, "nino", _always),
+    (DNI_PATTERN, "dni", _always),
+    (PHONE_INTL_PATTERN, "phone_intl", lambda text: "+" in text or "00" in text),
+    (PHONE_NANP_PATTERN, "phone_nanp", _always),
+    (PHONE_TRUNK_PATTERN, "phone_trunk", lambda text: "0" in text),
+    (PHONE_LOCAL_PATTERN, "phone_local", lambda text: "-" in text or "." in text),
+)
+
+
+def redact(text: str) -> tuple[str, tuple[str, ...]]:
+    """``text`` with every finding replaced by its marker, and the sorted distinct types found.
+
+    Text with neither a digit nor an ``@`` (nor ``(at)``) is returned as it is, at once.
+    """
+    has_at = "@" in text or "at)" in text or "at]" in text
+    has_digit = DIGIT.search(text) is not None
+    if not has_at and not has_digit:
+        return text, ()
+    redaction = _Redaction()
+    if has_at:
+        text = EMAIL_PATTERN.sub(redaction.email, text)
+        has_digit = DIGIT.search(text) is not None
+    if has_digit:
+        for pattern, name, worth_running in _DETECTORS:
+            if not worth_running(text):
+                continue
+            callback: Callable[[re.Match[str]], str] = getattr(redaction, name)
+            replaced = pattern.sub(callback, text)
+            # One account number can hide the start of the next: look again until none is new.
+            while pattern is IBAN_PATTERN and replaced != text:
+                text, replaced = replaced, pattern.sub(callback, replaced)
+            text = replaced
+    return text, tuple(sorted(redaction.found))
+
+
+def detect(text: str) -> tuple[str, ...]:
+    """The sorted distinct types of personal data found in ``text``."""
+    return redact(text)[1]
