@@ -11,11 +11,19 @@ the message never reaches an error message.
 
 A key whose value is JSON ``null`` counts as absent: Segment's libraries send
 ``"userId": null`` for anonymous visitors and ``"context": null`` is common.
+
+Poison values are rejected here, so that one bad line cannot stop a run at
+the same place on every retry: a string (or key) holding a NUL character or
+a lone UTF-16 surrogate (which UTF-8, SQLite and PostgreSQL cannot store), and
+a number that is not finite (``NaN``, ``Infinity``, or ``1e999``, which
+overflows to infinity). None of these is valid JSON as RFC 8259 defines it,
+so the event is invalid, never silently rewritten.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -24,7 +32,7 @@ from typing import Any, Final
 from cdp_plugin.errors import InvalidEvent
 from cdp_plugin.types import EVENT_TYPES, Event
 
-__all__ = ["decode_line", "parse_event"]
+__all__ = ["decode_line", "parse_event", "poison_problems"]
 
 _ID_MAX: Final = 512
 _EVENT_NAME_MAX: Final = 200
@@ -41,6 +49,16 @@ _NOT_AN_OBJECT: Final = "must be an object"
 _NOT_A_TIMESTAMP: Final = "must be an ISO-8601 timestamp with a time zone"
 _BAD_TYPE: Final = "must be one of " + ", ".join(_TYPE_ORDER)
 _NOT_JSON_OBJECT: Final = "not a JSON object"
+_NOT_FINITE: Final = "holds NaN or an infinite number, which JSON does not allow"
+_UNSTORABLE: Final = "holds a NUL character or a lone surrogate"
+# Top-level keys of the Segment Spec: a poison value is reported under its
+# top-level key when that key is one of these, else under "$" (an unknown key
+# is client text and may itself be personal data).
+_SPEC_KEYS: Final = frozenset({
+    "type", "messageId", "userId", "anonymousId", "groupId", "previousId", "event", "name",
+    "category", "timestamp", "originalTimestamp", "sentAt", "receivedAt", "context",
+    "properties", "traits", "integrations", "channel", "version", "writeKey",
+})
 
 assert frozenset(_TYPE_ORDER) == EVENT_TYPES, "_TYPE_ORDER must list every event type"
 
@@ -55,22 +73,99 @@ def decode_line(line: bytes | str) -> dict[str, Any]:
 
     Raises :class:`InvalidEvent` with ``{"$": "not a JSON object"}`` if the line
     is not valid JSON (or not UTF-8), nests too deeply, or holds anything other
-    than an object at the top level. The decoder's own error is dropped, since
-    it may quote the offending bytes.
+    than an object at the top level, and with a problem naming the top-level
+    key for a non-finite number, a NUL or a lone surrogate. The decoder's own
+    error is dropped, since it may quote the offending bytes.
     """
+    non_finite: list[str] = []
+
+    def number(text: str) -> float:
+        value = float(text)  # "NaN", "Infinity", "-Infinity" and "1e999" included
+        if not math.isfinite(value):
+            non_finite.append(text)
+        return value
+
     try:
-        value = json.loads(line)
+        value = json.loads(line, parse_float=number, parse_constant=number)
     except (ValueError, RecursionError):
         value = None
     if not isinstance(value, dict):
         raise InvalidEvent({"$": _NOT_JSON_OBJECT}) from None
+    # A NUL or a surrogate can only arrive as a \u escape, or (in bytes, which
+    # the decoder reads with surrogatepass) as an encoded surrogate after 0xED.
+    suspect = (b"\\u" in line or b"\xed" in line) if isinstance(line, bytes) \
+        else ("\\u" in line or not line.isascii())
+    if suspect or non_finite:
+        problems = poison_problems(value)
+        if problems:
+            raise InvalidEvent(problems, _clean_message_id(value, problems))
     return value
+
+
+def poison_problems(raw: Mapping[str, Any]) -> dict[str, str]:
+    """Problems with values that no store or JSON writer accepts, by top-level key.
+
+    Looks at every key and value: strings with a NUL character or a lone
+    surrogate, and floats that are NaN or infinite. Nesting too deep to walk
+    counts as a problem of the whole message.
+    """
+    problems: dict[str, str] = {}
+    try:
+        for key, value in raw.items():
+            where = key if key in _SPEC_KEYS else "$"
+            if not isinstance(key, str) or _unstorable(key):
+                problems["$"] = _UNSTORABLE
+            elif (problem := _value_problem(value)) is not None:
+                problems.setdefault(where, problem)
+    except RecursionError:
+        problems["$"] = _NOT_JSON_OBJECT
+    return problems
+
+
+def _unstorable(text: str) -> bool:
+    if text.isascii():
+        return "\x00" in text
+    if "\x00" in text:
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # only a lone surrogate cannot be encoded
+        return True
+    return False
+
+
+def _value_problem(value: Any) -> str | None:
+    if isinstance(value, str):
+        return _UNSTORABLE if _unstorable(value) else None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else _NOT_FINITE
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(key, str) and _unstorable(key):
+                return _UNSTORABLE
+            if (problem := _value_problem(item)) is not None:
+                return problem
+    elif isinstance(value, list | tuple):
+        for item in value:
+            if (problem := _value_problem(item)) is not None:
+                return problem
+    return None
+
+
+def _clean_message_id(raw: Mapping[str, Any], problems: Mapping[str, str]) -> str | None:
+    """The message's id for the audit record, unless it is itself at fault."""
+    message_id = raw.get("messageId")
+    if "messageId" in problems or not isinstance(message_id, str):
+        return None
+    return message_id if _id_problem(message_id, _ID_MAX) is None else None
 
 
 def parse_event(
     raw: Mapping[str, Any],
     pseudonymize: Callable[[str], str],
     headers: Mapping[str, str] | None = None,
+    *,
+    checked_for_poison: bool = False,
 ) -> Event:
     """Validate ``raw`` against the Segment Spec and return it as a frozen :class:`Event`.
 
@@ -80,7 +175,9 @@ def parse_event(
     (not a copy, and only the top level is read-only).
 
     Raises :class:`InvalidEvent` listing every problem found, with
-    ``message_id`` set when ``messageId`` itself is valid.
+    ``message_id`` set when ``messageId`` itself is valid. Unless
+    ``checked_for_poison`` says :func:`decode_line` already did, every value
+    is checked for NUL, lone surrogates and non-finite numbers.
     """
     if not isinstance(raw, Mapping):
         raise InvalidEvent({"$": _NOT_JSON_OBJECT})
@@ -129,8 +226,10 @@ def parse_event(
     for check in type_checks:
         check(raw, problems)
 
+    if not problems and checked_for_poison is False:
+        problems.update(poison_problems(raw))
     if problems:
-        raise InvalidEvent(problems, message_id if "messageId" not in problems else None)
+        raise InvalidEvent(problems, _clean_message_id(raw, problems))
 
     # Every value below was checked above; the narrowing is for the type checker.
     assert timestamp is not None

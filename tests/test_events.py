@@ -49,6 +49,11 @@ KNOWN_PATHS = frozenset(
         "name",
         "groupId",
         "previousId",
+        # Where a poison value (NUL, lone surrogate, NaN) is reported: its top-level key.
+        "category",
+        "channel",
+        "version",
+        "writeKey",
     }
 )
 TYPE_PHRASE = "must be one of track, identify, page, screen, group, alias"
@@ -64,6 +69,8 @@ KNOWN_PROBLEMS = frozenset(
         "too long (max 200)",
         TYPE_PHRASE,
         TIME_PHRASE,
+        "holds a NUL character or a lone surrogate",
+        "holds NaN or an infinite number, which JSON does not allow",
     }
 )
 VOCABULARY = "\n".join(["InvalidEvent", "invalid event", *KNOWN_PATHS, *KNOWN_PROBLEMS,
