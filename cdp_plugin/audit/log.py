@@ -20,6 +20,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from cdp_plugin.audit.layout import (
+    CHECKPOINT_LATEST,
+    CHECKPOINTS_LOG,
+    log_slug,
+    read_checkpoint_log,
+    segment_name,
+)
 from cdp_plugin.audit.merkle import CompactRange, leaf_hash
 from cdp_plugin.audit.note import (
     Checkpoint,
@@ -30,14 +37,7 @@ from cdp_plugin.audit.note import (
     note_text,
     parse_checkpoint,
 )
-from cdp_plugin.audit.verify import (
-    CHECKPOINT_LATEST,
-    CHECKPOINTS_LOG,
-    log_slug,
-    read_checkpoint_log,
-    scan_records,
-    segment_name,
-)
+from cdp_plugin.audit.scan import scan_records
 from cdp_plugin.errors import AuditError, ConfigError
 from cdp_plugin.types import AuditEntry
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from cdp_plugin.audit.layout import CHECKPOINT_LATEST, CHECKPOINTS_LOG, read_checkpoint_log
 from cdp_plugin.audit.log import AuditLog
 from cdp_plugin.audit.merkle import (
     consistency_proof,
@@ -29,7 +30,6 @@ from cdp_plugin.audit.proofs import (
     inclusion_ranges,
     range_roots,
 )
-from cdp_plugin.audit.verify import CHECKPOINT_LATEST, CHECKPOINTS_LOG, read_checkpoint_log
 from cdp_plugin.cli import audit as audit_cli
 from cdp_plugin.config import Config
 from cdp_plugin.errors import CdpPluginError, ConfigError
