@@ -286,12 +286,6 @@ class AuditLog:
         self._segment_no += 1
         self._segment_records = self._offset = 0
 
-    def flush_checkpoint(self) -> None:
-        """Flush, then sign and write a checkpoint if records were added since the last one."""
-        with self._lock:
-            self._check_open()
-            self._checkpoint()
-
     def _checkpoint(self) -> None:
         self._flush()
         self._checkpoint_time = time.monotonic()
