@@ -122,6 +122,11 @@ class AuditLog:
         """How many records the log holds, including appended but unflushed ones."""
         return self._tree.size
 
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called; a closed log accepts no records and no flush."""
+        return self._closed
+
     def root(self) -> bytes:
         """The Merkle root over every record appended so far."""
         with self._lock:
