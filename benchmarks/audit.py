@@ -35,7 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from cdp_plugin.audit import AuditLog, NoteSigner, NoteVerifier, generate_signer_key  # noqa: E402
-from cdp_plugin.audit.verify import default_workers, log_slug, verify_log  # noqa: E402
+from cdp_plugin.audit.layout import log_slug  # noqa: E402
+from cdp_plugin.audit.scan import default_workers  # noqa: E402
+from cdp_plugin.audit.verify import verify_log  # noqa: E402
 
 ORIGIN = "cdp-plugin/bench"
 FLUSH_EVERY = 500

@@ -20,6 +20,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from cdp_plugin.audit.layout import (
+    CHECKPOINT_LATEST,
+    CHECKPOINTS_LOG,
+    log_slug,
+    read_checkpoint_log,
+    segment_name,
+)
 from cdp_plugin.audit.merkle import CompactRange, leaf_hash
 from cdp_plugin.audit.note import (
     Checkpoint,
@@ -30,14 +37,7 @@ from cdp_plugin.audit.note import (
     note_text,
     parse_checkpoint,
 )
-from cdp_plugin.audit.verify import (
-    CHECKPOINT_LATEST,
-    CHECKPOINTS_LOG,
-    log_slug,
-    read_checkpoint_log,
-    scan_records,
-    segment_name,
-)
+from cdp_plugin.audit.scan import scan_records
 from cdp_plugin.errors import AuditError, ConfigError
 from cdp_plugin.types import AuditEntry
 
@@ -121,6 +121,11 @@ class AuditLog:
     def size(self) -> int:
         """How many records the log holds, including appended but unflushed ones."""
         return self._tree.size
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called; a closed log accepts no records and no flush."""
+        return self._closed
 
     def root(self) -> bytes:
         """The Merkle root over every record appended so far."""
@@ -285,12 +290,6 @@ class AuditLog:
         self._close_segment()
         self._segment_no += 1
         self._segment_records = self._offset = 0
-
-    def flush_checkpoint(self) -> None:
-        """Flush, then sign and write a checkpoint if records were added since the last one."""
-        with self._lock:
-            self._check_open()
-            self._checkpoint()
 
     def _checkpoint(self) -> None:
         self._flush()

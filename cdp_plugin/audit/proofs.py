@@ -16,6 +16,8 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from cdp_plugin.audit.checkpoints import verifier_for_note
+from cdp_plugin.audit.layout import CHECKPOINTS_LOG, list_segments, read_checkpoint_log
 from cdp_plugin.audit.merkle import (
     HASH_SIZE,
     CompactRange,
@@ -29,12 +31,6 @@ from cdp_plugin.audit.note import (
     NoteVerifier,
     note_text,
     parse_checkpoint,
-)
-from cdp_plugin.audit.verify import (
-    CHECKPOINTS_LOG,
-    list_segments,
-    read_checkpoint_log,
-    verifier_for_note,
 )
 
 _Range = tuple[int, int]  # leaves lo (inclusive) to hi (exclusive)

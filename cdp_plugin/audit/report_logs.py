@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cdp_plugin.audit.note import NoteError, NoteVerifier, note_text, parse_checkpoint
-from cdp_plugin.audit.verify import (
+from cdp_plugin.audit.layout import (
     CHECKPOINT_LATEST,
     CHECKPOINTS_LOG,
     list_segments,
     read_checkpoint_log,
-    verify_log,
 )
+from cdp_plugin.audit.note import NoteError, NoteVerifier, note_text, parse_checkpoint
+from cdp_plugin.audit.verify import verify_log
 from cdp_plugin.errors import ConfigError
 
 if TYPE_CHECKING:

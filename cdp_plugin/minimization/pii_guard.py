@@ -263,8 +263,3 @@ def redact(text: str) -> tuple[str, tuple[str, ...]]:
                 text, replaced = replaced, pattern.sub(callback, replaced)
             text = replaced
     return text, tuple(sorted(redaction.found))
-
-
-def detect(text: str) -> tuple[str, ...]:
-    """The sorted distinct types of personal data found in ``text``."""
-    return redact(text)[1]

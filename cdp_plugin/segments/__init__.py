@@ -8,9 +8,10 @@ governance.
   and keeps size and churn per day;
 * changes come from events (:mod:`~cdp_plugin.segments.realtime`), from time
   (:mod:`~cdp_plugin.segments.tick`) and from consent
-  (:mod:`~cdp_plugin.segments.consent`);
-* :mod:`~cdp_plugin.segments.planted` generates a stream with known memberships, whose
-  ground truth :mod:`~cdp_plugin.segments.truth` restates.
+  (:mod:`~cdp_plugin.segments.consent`).
+
+The package imports nothing from :mod:`cdp_plugin.synthetic` (the demo generator): the
+stream with known memberships that checks the default segments lives with the tests.
 """
 
 from __future__ import annotations

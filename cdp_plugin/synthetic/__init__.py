@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from cdp_plugin.synthetic.data import DEFAULT_START, NOTICE_HASH, NOTICE_TEXT, NOTICE_VERSION
 from cdp_plugin.synthetic.model import StreamItem
-from cdp_plugin.synthetic.stream import generate_stream, planted_stream, summary, write_jsonl
+from cdp_plugin.synthetic.stream import generate_stream, summary, write_jsonl
 
 __all__ = ["DEFAULT_START", "NOTICE_HASH", "NOTICE_TEXT", "NOTICE_VERSION", "StreamItem",
-           "generate_stream", "planted_stream", "summary", "write_jsonl"]
+           "generate_stream", "summary", "write_jsonl"]

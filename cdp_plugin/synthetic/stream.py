@@ -1,4 +1,4 @@
-"""The synthetic stream's entry points: generate, plant, write as JSON lines, summarise.
+"""The synthetic stream's entry points: generate, write as JSON lines, summarise.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import random
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cdp_plugin.errors import ConfigError
 from cdp_plugin.synthetic.campaigns import _campaign_calendar
@@ -17,9 +17,6 @@ from cdp_plugin.synthetic.data import DEFAULT_START
 from cdp_plugin.synthetic.messages import _deliver
 from cdp_plugin.synthetic.model import StreamItem
 from cdp_plugin.synthetic.planning import _Planner
-
-if TYPE_CHECKING:
-    from cdp_plugin.segments.planted import PlantedStream
 
 
 def generate_stream(seed: int = 7, subjects: int = 3000, days: int = 30,
@@ -43,20 +40,6 @@ def generate_stream(seed: int = 7, subjects: int = 3000, days: int = 30,
     timelines = [_Planner(index, random.Random(rng.getrandbits(64)), start, days, campaigns).plan()
                  for index in range(subjects)]
     return _deliver(heapq.merge(*timelines), noise, start + timedelta(days=days))
-
-
-def planted_stream(seed: int = 7, start: datetime = DEFAULT_START) -> PlantedStream:
-    """A short stream of subjects with planted behaviours, and the segments each must be in.
-
-    Where :func:`generate_stream` imitates production, this one plants known
-    behaviours (cart abandoners, steady buyers, seasonal shoppers, newcomers
-    who finish or skip setup...) and returns their ground truth for the
-    default segment rules; see :mod:`cdp_plugin.segments.planted`.
-    """
-    # Imported here: the planted behaviours build on this package's stream items.
-    from cdp_plugin.segments.planted import planted_stream as plant
-
-    return plant(seed, start)
 
 
 def write_jsonl(items: Iterable[StreamItem], path: Path) -> int:

@@ -13,13 +13,9 @@ from typing import Any
 
 import pytest
 
+from cdp_plugin.audit.layout import CHECKPOINT_LATEST, CHECKPOINTS_LOG, read_checkpoint_log
 from cdp_plugin.audit.log import AuditLog
-from cdp_plugin.audit.merkle import (
-    consistency_proof,
-    inclusion_proof,
-    leaf_hash,
-    root_from_leaf_hashes,
-)
+from cdp_plugin.audit.merkle import leaf_hash
 from cdp_plugin.audit.note import NoteSigner, generate_signer_key, note_text
 from cdp_plugin.audit.proofs import (
     ProofError,
@@ -29,11 +25,11 @@ from cdp_plugin.audit.proofs import (
     inclusion_ranges,
     range_roots,
 )
-from cdp_plugin.audit.verify import CHECKPOINT_LATEST, CHECKPOINTS_LOG, read_checkpoint_log
 from cdp_plugin.cli import audit as audit_cli
 from cdp_plugin.config import Config
 from cdp_plugin.errors import CdpPluginError, ConfigError
 from cdp_plugin.keys.audit_signer import load_audit_signer
+from tests.audit.merkle_reference import consistency_proof, inclusion_proof, root_from_leaf_hashes
 
 RECORDS = 120
 EVERY = 25

@@ -24,15 +24,10 @@ from typing import IO, Any
 
 import pytest
 
+from cdp_plugin.audit.layout import CHECKPOINTS_LOG, list_segments, log_slug, read_checkpoint_log
 from cdp_plugin.audit.log import AuditLog
 from cdp_plugin.audit.note import NoteSigner, NoteVerifier, generate_signer_key
-from cdp_plugin.audit.verify import (
-    CHECKPOINTS_LOG,
-    list_segments,
-    log_slug,
-    read_checkpoint_log,
-    verify_log,
-)
+from cdp_plugin.audit.verify import verify_log
 from cdp_plugin.errors import AuditError
 from tests.audit.crash_writer import ORIGIN, record
 

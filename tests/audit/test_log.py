@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
+from cdp_plugin.audit.layout import read_checkpoint_log
 from cdp_plugin.audit.log import AuditLog
-from cdp_plugin.audit.merkle import leaf_hash, root_from_leaf_hashes
+from cdp_plugin.audit.merkle import leaf_hash
 from cdp_plugin.audit.note import (
     Checkpoint,
     NoteSigner,
@@ -22,13 +23,9 @@ from cdp_plugin.audit.note import (
     note_text,
     parse_checkpoint,
 )
-from cdp_plugin.audit.verify import (
-    VerifyReport,
-    read_checkpoint_log,
-    verify_directory,
-    verify_log,
-)
+from cdp_plugin.audit.verify import VerifyReport, verify_directory, verify_log
 from cdp_plugin.errors import AuditError, ConfigError
+from tests.audit.merkle_reference import root_from_leaf_hashes
 
 ORIGIN = "cdp-plugin/w0"
 SLUG = "cdp-plugin_w0"

@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from cdp_plugin.audit import verify as verify_module
+from cdp_plugin.audit import scan as scan_module
+from cdp_plugin.audit.layout import CHECKPOINT_LATEST, CHECKPOINTS_LOG, read_checkpoint_log
 from cdp_plugin.audit.log import AuditLog, canonical_json
 from cdp_plugin.audit.note import (
     Checkpoint,
@@ -29,13 +30,8 @@ from cdp_plugin.audit.note import (
     generate_signer_key,
     note_text,
 )
-from cdp_plugin.audit.verify import (
-    CHECKPOINT_LATEST,
-    CHECKPOINTS_LOG,
-    read_checkpoint_log,
-    scan_records,
-    verify_log,
-)
+from cdp_plugin.audit.scan import scan_records
+from cdp_plugin.audit.verify import verify_log
 
 ORIGIN = "cdp-plugin/w0"
 SLUG = "cdp-plugin_w0"
@@ -409,13 +405,13 @@ def test_a_fork_under_the_real_key_fails_against_a_stored_checkpoint(
 def test_small_chunks_locate_a_wrong_seq_at_a_chunk_start(
     pristine: Pristine, log_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(verify_module, "_CHUNK_BYTES", 997)
+    monkeypatch.setattr(scan_module, "_CHUNK_BYTES", 997)
     assert verify_log(log_dir, pristine.verifier).ok
     lines = read_lines(segment(log_dir, 0))
     # Delete the first line of a chunk: the chunk's own numbering stays consistent, and
     # chunk boundaries before the deletion do not move, so it still starts a chunk.
     path = segment(log_dir, 0)
-    starts = {start for _, start, _ in verify_module._plan_chunks(path, path.stat().st_size, 997)}
+    starts = {start for _, start, _ in scan_module._plan_chunks(path, path.stat().st_size, 997)}
     offsets = [0, *accumulate(map(len, lines))]
     boundary = next(i for i in range(50, len(lines)) if offsets[i] in starts)
     del lines[boundary]
@@ -428,8 +424,8 @@ def test_small_chunks_locate_a_wrong_seq_at_a_chunk_start(
 def test_parallel_scan_gives_the_same_results(
     pristine: Pristine, log_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(verify_module, "_PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setattr(verify_module, "_PARALLEL_CHUNK_BYTES", 50_000)
+    monkeypatch.setattr(scan_module, "_PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(scan_module, "_PARALLEL_CHUNK_BYTES", 50_000)
     sizes = sorted(pristine.checkpoints)
     sequential = scan_records(log_dir, sizes)
     parallel = scan_records(log_dir, sizes, workers=2)

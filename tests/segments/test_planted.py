@@ -12,11 +12,10 @@ import pytest
 
 from cdp_plugin.pipeline import Pipeline
 from cdp_plugin.rules import load_rules
-from cdp_plugin.segments.planted import PlantedStream, planted_stream
-from cdp_plugin.segments.truth import MARKETING_SEGMENTS
-from cdp_plugin.synthetic import planted_stream as from_the_demo_generator
 from cdp_plugin.types import ConsentUpdate, SegmentChange, Status
 from tests.conftest import RULES_DIR, MakePipeline
+from tests.segments.planted import PlantedStream, planted_stream
+from tests.segments.truth import MARKETING_SEGMENTS
 
 DEFAULT_SEGMENTS = [rule.name for rule in load_rules(RULES_DIR).segments.segments]
 
@@ -115,7 +114,7 @@ def test_consent_limits_the_truth(planted: PlantedStream) -> None:
 
 
 def test_the_planted_stream_is_deterministic_and_in_time_order() -> None:
-    first, second = planted_stream(seed=3), from_the_demo_generator(seed=3)
+    first, second = planted_stream(seed=3), planted_stream(seed=3)
     assert first.items == second.items
     assert first.items != planted_stream(seed=4).items
     assert all(a.at <= b.at for a, b in zip(first.items, first.items[1:], strict=False))

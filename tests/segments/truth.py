@@ -1,7 +1,7 @@
 """Ground truth for the planted stream: each default segment restated over planned steps.
 
 Each definition of ``rules/segments.yaml`` is written again here, in plain
-Python over what :mod:`cdp_plugin.segments.planted` planned for a subject (its
+Python over what :mod:`tests.segments.planted` planned for a subject (its
 steps, consents, device and language), independently of the features and the
 rule engine, so that comparing the two tests both. It holds for the default
 rules and the default ``purposes.yaml``.
@@ -16,7 +16,7 @@ from itertools import pairwise
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from cdp_plugin.segments.planted import PlantedSubject, Step
+    from tests.segments.planted import PlantedSubject, Step
 
 MARKETING_SEGMENTS = frozenset({
     "signed_up_not_purchased", "cart_open", "cart_abandoned", "replenishment_due", "dormant",

@@ -12,7 +12,7 @@ the stream, and after a tick at any later time.
 
 The truth is derived from the plan, never from the events or the engine: each
 segment's definition is restated over the planted steps
-(:mod:`cdp_plugin.segments.truth`), and every behaviour names the segments it
+(:mod:`tests.segments.truth`), and every behaviour names the segments it
 is planted for (``intended``), which the truth must include. Times and amounts
 are kept away from every threshold.
 """
@@ -27,15 +27,15 @@ from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from cdp_plugin.segments.truth import (
+from cdp_plugin.synthetic import DEFAULT_START, NOTICE_VERSION, StreamItem
+from cdp_plugin.types import ConsentUpdate
+from tests.segments.truth import (
     ACCESSORY_CATEGORY,
     CORE_CATEGORY,
     MARKETING_EVENTS,
     MARKETING_SEGMENTS,
     segments_at,
 )
-from cdp_plugin.synthetic import DEFAULT_START, NOTICE_VERSION, StreamItem
-from cdp_plugin.types import ConsentUpdate
 
 PLANT_DAYS = 28
 """Length of the planted period; the stream ends ``PLANT_DAYS`` after its start."""
