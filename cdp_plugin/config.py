@@ -27,7 +27,9 @@ class Config:
     """Everything a pipeline needs to start. Paths are relative to the working directory."""
 
     data_dir: Path = Path(".cdp_plugin")
-    rules_dir: Path = Path("rules")
+    rules_dir: Path | None = None
+    """The rules directory. ``None``: ``rules`` if it exists, else the built-in rules
+    (:func:`cdp_plugin.rules.builtin.locate_rules`); a directory set here must exist."""
     audit_dir: Path = Path("audits")
     store: str | None = None
     worker_id: str = "w0"
@@ -160,7 +162,8 @@ EXAMPLE_CONFIG = """\
 # Secrets never go here: only the paths of files that hold them.
 
 # The rules: purposes, jurisdictions, minimization, segments, retention.
-# Env CDP_PLUGIN_RULES_DIR, flag --rules. Default: rules
+# A directory set here, by CDP_PLUGIN_RULES_DIR or by --rules must exist.
+# Default: rules if that exists, else the built-in rules (cdp-plugin init copies them).
 rules_dir: rules
 
 # Development keys and the SQLite store.
