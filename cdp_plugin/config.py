@@ -27,7 +27,9 @@ class Config:
     """Everything a pipeline needs to start. Paths are relative to the working directory."""
 
     data_dir: Path = Path(".cdp_plugin")
-    rules_dir: Path = Path("rules")
+    rules_dir: Path | None = None
+    """The rules directory. ``None``: ``rules`` if it exists, else the built-in rules
+    (:func:`cdp_plugin.rules.builtin.locate_rules`); a directory set here must exist."""
     audit_dir: Path = Path("audits")
     store: str | None = None
     worker_id: str = "w0"
@@ -145,3 +147,77 @@ def load_config(path: str | os.PathLike[str] | None = None,
     except ValidationError as exc:
         raise ConfigError(f"{source}: " + "; ".join(_flatten(exc.messages))) from exc
     return Config(**values)
+
+
+EXAMPLE_FILE = "cdp_plugin.yaml"
+"""The name ``cdp-plugin init`` gives the example configuration file."""
+
+EXAMPLE_CONFIG = """\
+# cdp_plugin configuration. Use it with: cdp-plugin COMMAND --config cdp_plugin.yaml
+# (a host application: load_config("cdp_plugin.yaml")).
+#
+# Every setting is optional; the values below are the defaults. A CDP_PLUGIN_*
+# environment variable overrides the file, and a command-line flag overrides both.
+# Relative paths are relative to the working directory, not to this file.
+# Secrets never go here: only the paths of files that hold them.
+
+# The rules: purposes, jurisdictions, minimization, segments, retention.
+# A directory set here, by CDP_PLUGIN_RULES_DIR or by --rules must exist.
+# Default: rules if that exists, else the built-in rules (cdp-plugin init copies them).
+rules_dir: rules
+
+# Development keys and the SQLite store.
+# Env CDP_PLUGIN_DATA_DIR, flag --data-dir. Default: .cdp_plugin
+data_dir: .cdp_plugin
+
+# Audit logs, one directory per worker.
+# Env CDP_PLUGIN_AUDIT_DIR, flag --audit-dir. Default: audits
+audit_dir: audits
+
+# The store: a SQLite path or a postgresql:// DSN.
+# Env CDP_PLUGIN_STORE, flag --store. Default: DATA_DIR/cdp.sqlite3
+# store: postgresql://cdp@db.internal:5432/cdp
+
+# This process's audit log origin is cdp-plugin/<worker_id>; give each
+# concurrent worker its own (letters, digits, '.', '_', '-'; at most 64).
+# Env CDP_PLUGIN_WORKER_ID, flag --worker-id. Default: w0
+worker_id: w0
+
+# Plugin names not to load (cdp-plugin plugins lists them).
+# Env CDP_PLUGIN_BLOCKED_PLUGINS (comma-separated). Default: none
+blocked_plugins: []
+
+# Load third-party plugins from the cdp_plugin entry-point group. Default: true
+load_entrypoints: true
+
+# The master key of keyed pseudonyms: a file holding base64 of 32 bytes.
+# Env CDP_PLUGIN_MASTER_KEY_FILE (or the key itself in CDP_PLUGIN_MASTER_KEY).
+# Default: none, and a development key is created in data_dir with a warning.
+# master_key_file: /run/secrets/cdp_master_key
+
+# The Ed25519 signed-note private key that signs audit checkpoints.
+# Env CDP_PLUGIN_AUDIT_SIGNING_KEY_FILE (or the key in CDP_PLUGIN_AUDIT_SIGNING_KEY).
+# Default: none, and a development key is created in data_dir with a warning.
+# audit_signing_key_file: /run/secrets/cdp_audit_signing_key
+
+# How long events of unknown consent are held, in hours (more than 0). Default: 24
+quarantine_ttl_hours: 24.0
+
+# At most this many events held per subject (at least 1). Default: 100
+quarantine_per_subject: 100
+
+# Sign an audit checkpoint after this many records (at least 1). Default: 1000
+checkpoint_every: 1000
+
+# ... or after this many seconds, whichever comes first (more than 0). Default: 1.0
+checkpoint_interval: 1.0
+
+# fsync audit records before a call returns. Turn off only where losing the
+# last records on power loss is acceptable (tests, throwaway runs). Default: true
+audit_fsync: true
+
+# Per-plugin settings, by plugin name; for example the preference-center
+# callbacks under plugins.callbacks (see the README). Default: {}
+plugins: {}
+"""
+"""A commented configuration file setting every key to its default (see :data:`EXAMPLE_FILE`)."""

@@ -40,6 +40,7 @@ from cdp_plugin.keys.master import load_master_key
 from cdp_plugin.keys.pseudonyms import Pseudonymizer
 from cdp_plugin.manager import make_plugin_manager, plugin_names
 from cdp_plugin.retention import SweepReport, sweep
+from cdp_plugin.rules.builtin import locate_rules
 from cdp_plugin.rules.loader import load_rules
 from cdp_plugin.runtime import Runtime
 from cdp_plugin.segments import on_consent_changed
@@ -97,11 +98,14 @@ class Pipeline:
                     clock: Clock = _utcnow) -> Pipeline:
         """Load rules, open the store, keys and audit log, register plugins.
 
+        The rules come from ``config.rules_dir``, or with none configured from
+        ``rules`` if it exists, else the built-in rules (``locate_rules``).
+
         Raises ``RulesError``, ``ConfigError``, ``StorageError``,
         ``AuditError`` or ``PluginError``; nothing stays open on failure.
         """
         config = config or load_config()
-        rules = load_rules(config.rules_dir)
+        rules = load_rules(locate_rules(config.rules_dir).path)
         with ExitStack() as cleanup:
             store = open_store(config.store_target)
             cleanup.callback(store.close)

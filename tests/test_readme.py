@@ -53,3 +53,9 @@ def test_plugin_example_drops_bots(make_pipeline: Any) -> None:
     bot["context"]["userAgent"] = "Googlebot/2.1"
     assert pipeline.process(bot).reasons == ("bot_traffic",)
     assert pipeline.process(track("m-2", consent=ALL_GRANTED)).forwarded
+
+
+def test_readme_quotes_the_built_in_rules_notice() -> None:
+    from cdp_plugin.rules.builtin import BUILTIN_NOTICE
+
+    assert f"```text\n{BUILTIN_NOTICE}\n```" in README

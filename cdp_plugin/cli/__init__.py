@@ -11,6 +11,7 @@ from cdp_plugin import __version__
 from cdp_plugin.cli import (
     audit,
     consent,
+    init,
     keys,
     plugins,
     retention,
@@ -30,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (run, rules, consent, segments, audit, keys, retention, subject, serve,
+    for module in (run, init, rules, consent, segments, audit, keys, retention, subject, serve,
                    plugins):
         module.register(commands)
     return parser

@@ -148,7 +148,7 @@ def load_verifiers(values: Sequence[str]) -> list[NoteVerifier]:
 
 
 def key_command(args: argparse.Namespace) -> int:
-    print(load_audit_signer(config_from_args(args)).verifier_key)
+    print(load_audit_signer(config_from_args(args, needs_rules=False)).verifier_key)
     return 0
 
 
@@ -241,7 +241,7 @@ def _verify_one(log_dir: Path, verifiers: Sequence[NoteVerifier], trusted: Check
 def _log_dir(args: argparse.Namespace) -> Path:
     if args.log:
         return Path(args.log)
-    config = config_from_args(args)
+    config = config_from_args(args, needs_rules=False)
     return config.audit_dir / log_slug(config.audit_origin)
 
 

@@ -8,9 +8,11 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterable
+from pathlib import Path
 from typing import IO, Any
 
 from cdp_plugin.config import Config, load_config
+from cdp_plugin.rules.builtin import BUILTIN_NOTICE, locate_rules
 from cdp_plugin.types import Outcome, Status
 
 
@@ -27,12 +29,30 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--worker-id", metavar="ID", help="this process's audit log origin suffix")
 
 
-def config_from_args(args: argparse.Namespace) -> Config:
-    """Defaults, then the file, then the environment, then the flags."""
-    return load_config(args.config).with_overrides(
+def config_from_args(args: argparse.Namespace, *, needs_rules: bool = True) -> Config:
+    """Defaults, then the file, then the environment, then the flags.
+
+    With ``needs_rules`` the result names the rules directory to load: the
+    configured one (which must exist, else :class:`ConfigError`), or with none
+    configured ``rules`` if it exists, else the built-in rules, which it says
+    on stderr. Commands that read no rules pass ``needs_rules=False``.
+    """
+    config = load_config(args.config).with_overrides(
         store=args.store, rules_dir=args.rules_dir, data_dir=args.data_dir,
         audit_dir=args.audit_dir, worker_id=args.worker_id,
     )
+    if not needs_rules:
+        return config
+    return config.with_overrides(rules_dir=rules_path(config.rules_dir))
+
+
+def rules_path(rules_dir: str | Path | None) -> Path:
+    """The rules directory a command loads (see :func:`locate_rules`), saying on stderr
+    when it is the built-in one."""
+    location = locate_rules(rules_dir)
+    if location.builtin:
+        print(BUILTIN_NOTICE, file=sys.stderr)
+    return location.path
 
 
 class Summary:

@@ -68,7 +68,7 @@ def decode_command(args: argparse.Namespace) -> int:
 
 
 def show_command(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
+    config = config_from_args(args, needs_rules=False)
     subject_key = Pseudonymizer(load_master_key(config)).subject(args.subject_id)
     store = open_store(config.store_target)
     try:

@@ -69,7 +69,7 @@ def render_status(status: KeyStatus) -> str:
 
 
 def status_command(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
+    config = config_from_args(args, needs_rules=False)
     masters = load_master_keys(config)
     store = open_store(config.store_target)
     try:

@@ -17,7 +17,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def plugins_command(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
+    config = config_from_args(args, needs_rules=False)
     pm = make_plugin_manager(blocked=config.blocked_plugins,
                              load_entrypoints=config.load_entrypoints)
     for name, plugin in pm.list_name_plugin():

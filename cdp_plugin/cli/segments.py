@@ -13,6 +13,7 @@ from cdp_plugin.cli.common import add_config_options, config_from_args
 from cdp_plugin.keys.master import load_master_key
 from cdp_plugin.keys.pseudonyms import Pseudonymizer
 from cdp_plugin.pipeline import Pipeline
+from cdp_plugin.rules.builtin import locate_rules
 from cdp_plugin.rules.loader import load_rules
 from cdp_plugin.segments.evaluation import explain, subject_view
 from cdp_plugin.segments.governance import SegmentReport, report
@@ -92,7 +93,7 @@ def _change(change: SegmentChange) -> dict[str, Any]:
 
 def stats_command(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    rules = load_rules(config.rules_dir)
+    rules = load_rules(locate_rules(config.rules_dir).path)
     since = args.since or datetime.now(UTC).date() - timedelta(days=max(args.days, 1) - 1)
     store = open_store(config.store_target)
     try:
@@ -122,7 +123,7 @@ def _report(item: SegmentReport) -> dict[str, Any]:
 
 def explain_command(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    rules = load_rules(config.rules_dir).segments
+    rules = load_rules(locate_rules(config.rules_dir).path).segments
     subject_key = Pseudonymizer(load_master_key(config)).subject(args.subject_id)
     store = open_store(config.store_target)
     try:
