@@ -4,8 +4,8 @@ Installing ``cdp-plugin`` makes these fixtures available to every pytest run in
 that environment (``-p no:cdp_plugin`` turns them off):
 
 * ``cdp_rules_dir``: the rules directory the pipelines load. The ``cdp_rules_dir``
-  ini option names one (relative to the ini file); without it, the default
-  rules of the ``cdp_plugin`` source checkout. Override the fixture to
+  ini option names one (relative to the ini file); without it, the rules
+  that ship with the package. Override the fixture to
   generate rules per test.
 * ``cdp_config``: a :class:`~cdp_plugin.config.Config` on the test's
   ``tmp_path``: the SQLite store and development keys in ``tmp_path/data``,
@@ -63,12 +63,15 @@ class AuditReader(Protocol):
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(RULES_DIR_OPTION, "rules directory of the cdp_config fixture (default: "
-                  "the cdp_plugin source checkout's rules/)", type="paths")
+                  "the rules that ship with cdp_plugin)", type="paths")
 
 
 def default_rules_dir() -> Path:
-    """The default rules beside the package in a source checkout (it may not exist)."""
-    return Path(__file__).resolve().parent.parent / "rules"
+    """The rules that ship with the package (package data in a wheel, ``rules/`` in a
+    source checkout)."""
+    from cdp_plugin.rules.builtin import builtin_rules
+
+    return Path(str(builtin_rules()))
 
 
 def isolate_environment(monkeypatch: pytest.MonkeyPatch) -> None:
