@@ -8,6 +8,13 @@ Semantics (documented in ``rules/minimization.yaml``), beside those of
 * A value the action cannot handle (``truncate`` on something that is not
   an IP, ``generalize`` on a value of the wrong kind, ``encrypt`` without a
   keyring) is dropped, and the summary says ``drop`` for its path.
+* A JSON ``null`` under any action but ``keep`` stays absent: hashing the
+  text ``null`` would give every subject without that id one shared
+  pseudonym (both Segment's and RudderStack's SDKs send
+  ``"anonymousId": null``), which a downstream identity graph would merge.
+* With a guard, map keys are scanned like values: a kept key holding personal
+  data is replaced by the guard's redaction (``redact`` in the summary), and
+  summary paths (which reach the audit log) use the redaction too.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from cdp_plugin.minimization.generalize import generalize, generalize_part
-from cdp_plugin.minimization.plan import Path, Plan, Resolved, Step
+from cdp_plugin.minimization.plan import Path, Plan, Resolved, Step, audit_path
 from cdp_plugin.rules.model import ParamValue
 from cdp_plugin.types import FieldAction
 
@@ -32,6 +39,7 @@ Encrypt = Callable[[str, Any], str]
 """Encrypts one value of the event's subject at a field path (summary form) to a token."""
 
 _Actions = dict[tuple[str, str], FieldAction]
+_KEY_MEMO_LIMIT = 4096
 
 
 class Minimizer:
@@ -50,6 +58,7 @@ class Minimizer:
         self._hash = hash_value
         self._encrypt = encrypt_value
         self._guard = pii_guard
+        self._keys: dict[str, str] = {}
 
     def apply(self, plan: Plan, payload: Mapping[str, Any]) -> tuple[dict[str, Any],
                                                                       tuple[FieldAction, ...]]:
@@ -66,10 +75,31 @@ class Minimizer:
                       actions: _Actions) -> Any:
         out: dict[str, Any] = {}
         for key, item in value.items():
-            kept = self._walk(plan, item, (*prefix, key), actions)
+            path = (*prefix, key)
+            kept = self._walk(plan, item, path, actions)
             if kept is not _DROPPED:
-                out[key] = kept
+                self._put(out, key, kept, plan.resolve(path), actions)
         return out if out or not value else _DROPPED
+
+    def _put(self, out: dict[str, Any], key: str, value: Any, here: Resolved,
+             actions: _Actions) -> None:
+        """Set ``out[key]``, with the key redacted if it holds personal data."""
+        safe = self._safe_key(key, here.step)
+        if safe != key:
+            actions.setdefault((here.dotted, "redact"), here.record("redact", here.step.rule))
+            while safe in out:  # two redacted keys must not overwrite each other
+                safe += "~"
+        out[safe] = value
+
+    def _safe_key(self, key: str, step: Step) -> str:
+        if self._guard is None or step.params.get("pii_scan", 1) == 0:
+            return key
+        known = self._keys.get(key)
+        if known is None:
+            if len(self._keys) >= _KEY_MEMO_LIMIT:  # keys are client text: stay bounded
+                self._keys.clear()
+            known = self._keys[key] = self._guard(key)[0]
+        return known
 
     def _walk(self, plan: Plan, value: Any, path: Path, actions: _Actions) -> Any:
         here = plan.resolve(path)
@@ -89,6 +119,8 @@ class Minimizer:
 
     def _act(self, value: Any, step: Step, here: Resolved, actions: _Actions) -> Any:
         action = step.action
+        if value is None and action != "drop":
+            return _DROPPED  # absent stays absent; nothing was taken, nothing to record
         result: Any = _DROPPED
         if action == "hash":
             text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
@@ -115,13 +147,24 @@ class Minimizer:
         if isinstance(value, str):
             redacted, found = self._guard(value)
             if found:
-                dotted = ".".join(path)
+                dotted = audit_path(path)
                 actions.setdefault((dotted, "redact"), FieldAction(dotted, "redact", step.rule))
                 return redacted
             return value
         if isinstance(value, Mapping):
-            return {key: self._guarded(item, (*path, key), step, actions)
-                    for key, item in value.items()}
+            out: dict[str, Any] = {}
+            for key, item in value.items():
+                item_path = (*path, key)
+                kept = self._guarded(item, item_path, step, actions)
+                safe = self._safe_key(key, step)
+                if safe != key:
+                    dotted = audit_path(item_path)
+                    actions.setdefault((dotted, "redact"),
+                                       FieldAction(dotted, "redact", step.rule))
+                    while safe in out:
+                        safe += "~"
+                out[safe] = kept
+            return out
         if isinstance(value, list):
             item_path = (*path, "*")
             return [self._guarded(item, item_path, step, actions) for item in value]

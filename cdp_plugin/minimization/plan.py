@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from cdp_plugin.minimization.pii_guard import redact
 from cdp_plugin.rules.model import PERMISSIVENESS, FieldRule, MinimizationRule, ParamValue
 from cdp_plugin.types import FieldAction
 
@@ -81,11 +82,19 @@ class Plan:
             purpose_step, purpose_deeper = _resolve_in(root, path)
             step = _better(step, purpose_step)
             deeper = deeper or purpose_deeper
-        answer = Resolved(step or self.default, deeper, ".".join(path), path)
+        answer = Resolved(step or self.default, deeper, audit_path(path), path)
         if len(self._memo) >= _MEMO_LIMIT:  # payload keys are untrusted: stay bounded
             self._memo.clear()
         self._memo[path] = answer
         return answer
+
+
+def audit_path(path: Path) -> str:
+    """``path`` dotted for the summary and the audit log, with each part that holds
+    personal data (a client's map key such as an email address) replaced by the
+    guard's marker: the append-only audit log can never be erased."""
+    parts = [redact(part)[0] for part in path]
+    return ".".join(parts)
 
 
 @dataclass(slots=True)
