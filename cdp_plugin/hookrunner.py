@@ -1,66 +1,49 @@
-"""Calling hooks with the error policy of their kind, auditing, and deferred observers.
+"""Calling hooks for the pipeline: deciding hooks, auditing, and deferred observers.
 
-* Deciding and transforming hooks go through :meth:`HookRunner.call`: any
-  exception becomes a :class:`PluginError` naming the plugin, so the caller
-  can fail closed.
+The error policy of each kind of hook is the plugin manager's
+(:class:`cdp_plugin.hookpolicy.CdpPluginManager`); this module adds what the
+pipeline needs around it:
+
+* Deciding and transforming hooks go through :meth:`HookRunner.call`: a
+  failing implementation raises :class:`PluginError` naming its plugin, so
+  the caller can fail closed.
 * Audit records go through :meth:`HookRunner.audit`: anything short of an
   accepted entry raises :class:`AuditError`.
 * Observer calls are queued with :meth:`HookRunner.announce` and delivered
-  by :meth:`HookRunner.deliver` once the store has committed; each observer
-  runs on its own, and a failing one is logged and skipped.
+  by :meth:`HookRunner.deliver` once the store has committed; a failing
+  observer is logged and skipped by the manager.
 """
 
 from __future__ import annotations
 
-import logging
-import traceback
 from collections.abc import Mapping
 from typing import Any
 
-import pluggy
-
 from cdp_plugin.errors import AuditError, PluginError
+from cdp_plugin.hookpolicy import CdpPluginManager
 from cdp_plugin.runtime import Runtime
 from cdp_plugin.types import AuditEntry
-
-log = logging.getLogger(__name__)
 
 
 class HookRunner:
     """The pipeline's single way of calling plugins."""
 
-    def __init__(self, pm: pluggy.PluginManager, runtime: Runtime) -> None:
+    def __init__(self, pm: CdpPluginManager, runtime: Runtime) -> None:
         self.pm = pm
         self.runtime = runtime
         self._announcements: list[tuple[str, dict[str, Any]]] = []
 
     def call(self, hook_name: str, **kwargs: Any) -> Any:
-        """Call a deciding or transforming hook; a failure becomes PluginError."""
-        try:
-            return getattr(self.pm.hook, hook_name)(runtime=self.runtime, **kwargs)
-        except AuditError:
-            raise
-        except Exception as exc:
-            raise PluginError(self.blame(hook_name, exc), hook_name, exc) from exc
-
-    def blame(self, hook_name: str, exc: BaseException) -> str:
-        """The plugin whose implementation is deepest in the traceback."""
-        hook = getattr(self.pm.hook, hook_name)
-        owners = {impl.function.__code__: impl.plugin_name for impl in hook.get_hookimpls()}
-        culprit = "unknown"
-        for frame, _ in traceback.walk_tb(exc.__traceback__):
-            culprit = owners.get(frame.f_code, culprit)
-        return culprit
+        """Call a deciding or transforming hook; a failure raises PluginError."""
+        return getattr(self.pm.hook, hook_name)(runtime=self.runtime, **kwargs)
 
     def audit(self, record: Mapping[str, Any]) -> AuditEntry:
         """Write one audit record or raise AuditError (the caller must not forward)."""
         try:
             entry = self.pm.hook.cdp_write_audit(record=record, runtime=self.runtime)
-        except AuditError:
-            raise
-        except Exception as exc:
-            plugin = self.blame("cdp_write_audit", exc)
-            raise AuditError(f"audit plugin {plugin!r} failed: {type(exc).__name__}") from exc
+        except PluginError as exc:
+            raise AuditError(f"audit plugin {exc.plugin!r} failed: "
+                             f"{type(exc.cause).__name__}") from exc
         if not isinstance(entry, AuditEntry):
             raise AuditError("no plugin wrote the audit record")
         if self.pm.hook.cdp_audit_record_written.get_hookimpls():
@@ -89,11 +72,5 @@ class HookRunner:
         self._announcements.clear()
 
     def notify(self, hook_name: str, kwargs: Mapping[str, Any]) -> None:
-        """Call each observer on its own; a failing observer is logged and skipped."""
-        arguments = {"runtime": self.runtime, **kwargs}
-        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
-            try:
-                impl.function(*(arguments[name] for name in impl.argnames))
-            except Exception as exc:
-                log.error("observer %s failed in %s: %s", impl.plugin_name, hook_name,
-                          type(exc).__name__)
+        """Call an observer hook now; a failing observer is logged and skipped."""
+        getattr(self.pm.hook, hook_name)(runtime=self.runtime, **kwargs)

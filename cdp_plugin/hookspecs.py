@@ -2,8 +2,8 @@
 
 Hooks are grouped by the order in which the pipeline calls them for one event:
 consent → decision → minimization → segments → audit, then the observers.
-Each kind of hook has its own error policy, enforced by
-:class:`cdp_plugin.pipeline.Pipeline`:
+Each kind of hook has its own error policy, enforced inside pluggy's call
+loop by :class:`cdp_plugin.hookpolicy.CdpPluginManager`:
 
 * **Deciding and transforming hooks** (``cdp_resolve_consent``,
   ``cdp_decide``, ``cdp_minimize_event``, ``cdp_update_segments``,
@@ -13,8 +13,9 @@ Each kind of hook has its own error policy, enforced by
 * **Observer hooks** (``cdp_segment_changed``, ``cdp_consent_changed``,
   ``cdp_quarantine_released``, ``cdp_reconsent_due``,
   ``cdp_audit_record_written``, ``cdp_ingest_error``, ``cdp_shutdown``) are
-  called once per implementation; a failure is logged and isolated, so one
-  broken observer neither stops the others nor the event.
+  called once per implementation, in pluggy's order and through any
+  wrappers; a failure is logged and isolated, so one broken observer neither
+  stops the others nor the event.
 
 Implementations may accept fewer arguments than a spec names (pluggy passes
 only those asked for), so new arguments can be added without breaking plugins.
@@ -26,6 +27,13 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from cdp_plugin.markers import _hookspec
+
+OBSERVER_HOOKS: frozenset[str] = frozenset({
+    "cdp_segment_changed", "cdp_consent_changed", "cdp_quarantine_released",
+    "cdp_reconsent_due", "cdp_audit_record_written", "cdp_ingest_error", "cdp_shutdown",
+})
+"""The hooks whose implementations only observe: each one's failure is logged
+and isolated (:mod:`cdp_plugin.hookpolicy`); every other hook fails closed."""
 
 if TYPE_CHECKING:
     from cdp_plugin.runtime import Runtime

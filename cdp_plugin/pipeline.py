@@ -26,13 +26,12 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-import pluggy
-
 from cdp_plugin.audit.log import AuditLog
 from cdp_plugin.config import Config, load_config
 from cdp_plugin.consent.reconsent import find_reconsent_due
 from cdp_plugin.errors import InvalidEvent, PluginError
 from cdp_plugin.events import decode_line, parse_event
+from cdp_plugin.hookpolicy import CdpPluginManager
 from cdp_plugin.hookrunner import HookRunner
 from cdp_plugin.keys.audit_signer import load_audit_signer
 from cdp_plugin.keys.keyring import Keyring
@@ -79,18 +78,14 @@ class Pipeline:
     so the audit log writes its final checkpoint.
     """
 
-    def __init__(self, runtime: Runtime, pm: pluggy.PluginManager, clock: Clock = _utcnow) -> None:
+    def __init__(self, runtime: Runtime, pm: CdpPluginManager, clock: Clock = _utcnow) -> None:
         self.runtime = runtime
         self.pm = pm
         self.clock = clock
         self.hooks = HookRunner(pm, runtime)
         self._closed = False
         self._depth = 0
-        try:
-            pm.hook.cdp_configure.call_historic(kwargs={"runtime": runtime})
-        except Exception as exc:
-            raise PluginError(self.hooks.blame("cdp_configure", exc), "cdp_configure",
-                              exc) from exc
+        pm.hook.cdp_configure.call_historic(kwargs={"runtime": runtime})
 
     @classmethod
     def from_config(cls, config: Config | None = None, *, plugins: Sequence[object] = (),
