@@ -85,7 +85,7 @@ class Pipeline:
         self.hooks = HookRunner(pm, runtime)
         self._closed = False
         self._depth = 0
-        pm.hook.cdp_configure.call_historic(kwargs={"runtime": runtime})
+        self.hooks.configure()
 
     @classmethod
     def from_config(cls, config: Config | None = None, *, plugins: Sequence[object] = (),
@@ -151,8 +151,7 @@ class Pipeline:
         """
         subject_key = self.runtime.pseudonymizer.subject(update.subject_id)
         with self.unit_of_work():
-            result = self.hooks.call("cdp_record_consent", update=update,
-                                     subject_key=subject_key)
+            result = self.hooks.record_consent(update, subject_key)
             if result is None:
                 raise PluginError("none", "cdp_record_consent",
                                   LookupError("no plugin records consent"))
@@ -167,7 +166,7 @@ class Pipeline:
                              "current": c.current.value} for c in changes],
             })
             for change in changes:
-                self.hooks.announce("cdp_consent_changed", change=change)
+                self.hooks.announce_consent_changed(change)
                 # A withdrawal ends the segments (and feature state) the purpose
                 # justified in the same transaction, not in a later observer.
                 self._segments_changed(on_consent_changed(self.runtime, change,
@@ -186,7 +185,7 @@ class Pipeline:
                                  at or self.clock(), topic, purpose, record)
         with self.unit_of_work():
             try:
-                answer = (self.hooks.call("cdp_check_contact", request=request)
+                answer = (self.hooks.check_contact(request)
                           or ContactDecision(False, "no_gate"))
             except PluginError as exc:
                 answer = ContactDecision(False, "plugin_error")
@@ -215,7 +214,7 @@ class Pipeline:
                 store.set_meta(marker, finding)
                 self.hooks.audit({"kind": "consent.reconsent_due", "subject": item.subject_key,
                                   "reasons": list(item.reasons), "items": list(item.items)})
-                self.hooks.announce("cdp_reconsent_due", due=item)
+                self.hooks.announce_reconsent_due(item)
         return due
 
     def expire_quarantine(self, now: datetime | None = None) -> int:
@@ -276,7 +275,7 @@ class Pipeline:
             return
         self._closed = True
         try:
-            self.hooks.notify("cdp_shutdown", {})
+            self.hooks.shutdown()
         finally:
             try:
                 self.runtime.audit_log.close()
@@ -345,10 +344,8 @@ class Pipeline:
     def _decide_and_apply(self, event: Event, held: bool = False) -> Outcome | None:
         """Decide and act on one event; for an event already ``held`` in
         quarantine, None means it stays there."""
-        consent = (self.hooks.call("cdp_resolve_consent", event=event)
-                   or ConsentView(event.subject_key))
-        decision = (self.hooks.call("cdp_decide", event=event, consent=consent)
-                    or Decision.drop("no_decision"))
+        consent = self.hooks.resolve_consent(event) or ConsentView(event.subject_key)
+        decision = self.hooks.decide(event, consent) or Decision.drop("no_decision")
         if decision.action is Action.ALLOW and (
                 not decision.purposes or not decision.purposes <= consent.granted):
             decision = Decision.drop("consent.not_granted")
@@ -361,21 +358,19 @@ class Pipeline:
             status = Status.QUARANTINED if decision.action is Action.QUARANTINE else Status.DROPPED
             return Outcome(status, event.message_id, decision.reasons,
                            audit_index=entry.index)
-        minimized = self.hooks.call("cdp_minimize_event", event=event, decision=decision)
+        minimized = self.hooks.minimize_event(event, decision)
         if minimized is None:
             decision = Decision.drop("no_minimizer")
             entry = self._audit_decision(event, decision, consent)
             return Outcome(Status.DROPPED, event.message_id, decision.reasons,
                            audit_index=entry.index)
-        results = self.hooks.call("cdp_update_segments", event=event, decision=decision,
-                                  consent=consent) or []
-        changes = tuple(change for result in results if result for change in result)
+        changes = self.hooks.update_segments(event, decision, consent)
         summary, chosen_by = minimized.summary(), minimized.rules()
         destinations = self._destinations(decision.purposes)
         entry = self._audit_decision(event, decision, consent, summary, changes, destinations,
                                      chosen_by)
         for change in changes:
-            self.hooks.announce("cdp_segment_changed", change=change)
+            self.hooks.announce_segment_changed(change)
         return Outcome(
             Status.FORWARDED, event.message_id, decision.reasons, dict(minimized.payload),
             summary, changes, entry.index, decision.purposes, destinations,
@@ -404,7 +399,7 @@ class Pipeline:
                               "message_id": held.message_id, "subject": subject_key,
                               "reasons": list(outcome.reasons)})
             if released:
-                self.hooks.announce("cdp_quarantine_released", outcome=outcome)
+                self.hooks.announce_quarantine_released(outcome)
             settled.append(outcome)
         return settled
 
@@ -427,7 +422,7 @@ class Pipeline:
     def _reject(self, exc: InvalidEvent) -> Outcome:
         entry = self.hooks.audit({"kind": "event.invalid", "message_id": exc.message_id,
                                   "problems": exc.fields})
-        self.hooks.announce("cdp_ingest_error", error=IngestError(
+        self.hooks.announce_ingest_error(IngestError(
             "validation", VALIDATION_PLUGIN, "InvalidEvent", str(exc), exc.message_id,
             tuple(sorted(exc.fields))))
         return Outcome(Status.INVALID, exc.message_id, exc.reasons,
@@ -435,7 +430,7 @@ class Pipeline:
 
     def _plugin_failed(self, event: Event, exc: PluginError) -> Outcome:
         entry = self.hooks.audit_plugin_error(exc, event.subject_key, event.message_id)
-        self.hooks.announce("cdp_ingest_error", error=IngestError(
+        self.hooks.announce_ingest_error(IngestError(
             exc.hook, exc.plugin, type(exc.cause).__name__, str(exc), event.message_id))
         return Outcome(Status.DROPPED, event.message_id,
                        ("plugin_error", f"plugin:{exc.plugin}"), audit_index=entry.index)
@@ -447,7 +442,7 @@ class Pipeline:
                               "segment": change.segment, "entered": change.entered,
                               "active": change.active, "at": change.at.isoformat(),
                               "cause": cause})
-            self.hooks.announce("cdp_segment_changed", change=change)
+            self.hooks.announce_segment_changed(change)
 
     def _audit_decision(self, event: Event, decision: Decision, consent: ConsentView,
                         summary: Mapping[str, list[str]] | None = None,
