@@ -72,5 +72,11 @@ def _load_entrypoints(pm: pluggy.PluginManager) -> None:
 
 
 def plugin_names(pm: pluggy.PluginManager) -> list[str]:
-    """Names of the registered plugins, in registration order."""
-    return [name for name, _ in pm.list_name_plugin()]
+    """Names of the loaded plugins, in registration order; blocked names are not
+    among them (pluggy keeps a blocked name registered to None)."""
+    return [name for name, plugin in pm.list_name_plugin() if plugin is not None]
+
+
+def blocked_names(pm: pluggy.PluginManager) -> list[str]:
+    """Names blocked from loading, in the order they were blocked."""
+    return [name for name, plugin in pm.list_name_plugin() if plugin is None]

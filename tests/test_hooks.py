@@ -10,6 +10,7 @@ import pytest
 
 from cdp_plugin import hookimpl
 from cdp_plugin.errors import AuditError
+from cdp_plugin.manager import DEFAULT_PLUGINS, blocked_names, plugin_names
 from cdp_plugin.types import ConsentView, Decision, Event, IngestError, Status
 from tests.conftest import MakePipeline, audit_records
 from tests.events import ALL_GRANTED, track
@@ -124,3 +125,13 @@ def test_audit_error_from_a_deciding_hook_propagates(make_pipeline: MakePipeline
     pipeline = make_pipeline(AuditingDecider())
     with pytest.raises(AuditError, match="cannot write"):
         pipeline.process(track("m-1", consent=ALL_GRANTED))
+
+
+def test_blocked_plugins_are_not_listed_as_loaded(make_pipeline: MakePipeline) -> None:
+    blocked = "cdp_plugin.stages.segmentation"
+    pipeline = make_pipeline(blocked_plugins=(blocked,))
+    assert plugin_names(pipeline.pm) == [n for n in DEFAULT_PLUGINS if n != blocked]
+    assert blocked_names(pipeline.pm) == [blocked]
+    [record] = audit_records(pipeline, "rules.loaded")
+    assert blocked not in record["plugins"]
+    assert "cdp_plugin.stages.consent" in record["plugins"]
