@@ -28,7 +28,7 @@ from typing import Any
 
 from cdp_plugin.audit.verify import is_log_directory, list_segments
 from cdp_plugin.callbacks.outbox import notice_key, queue_notice
-from cdp_plugin.callbacks.preferences import PREFERENCES, claim_webhook
+from cdp_plugin.callbacks.preferences import claim_webhook
 from cdp_plugin.callbacks.settings import CallbackSettings
 from cdp_plugin.callbacks.work import unit_of_work
 from cdp_plugin.keys.keyring import Keyring
@@ -36,6 +36,7 @@ from cdp_plugin.pipeline import Pipeline
 from cdp_plugin.segments.evaluation import explain, subject_view
 from cdp_plugin.segments.population import cached_cohorts
 from cdp_plugin.segments.profile import FEATURES, PURPOSE_FEATURES
+from cdp_plugin.stages.consent import RESIDENCY
 from cdp_plugin.storage.base import OptInRequest
 from cdp_plugin.types import ConsentUpdate
 
@@ -120,6 +121,7 @@ def export_subject(pipeline: Pipeline, subject_id: str, now: datetime, *,
     with unit_of_work(pipeline):
         claim_webhook(pipeline, webhook, now, duplicate_ok=False)
         profile = store.get_profile(subject_key) or {}
+        preferences = store.get_preferences(subject_key) or {}
         rules = runtime.rules.segments
         view = subject_view(profile, rules, now, cached_cohorts(store))
         segments = [{"segment": m.segment, "since": m.since, "holds_now": m.holds_now,
@@ -143,8 +145,7 @@ def export_subject(pipeline: Pipeline, subject_id: str, now: datetime, *,
                                 store.current_consent(subject_key).items())],
                 "history": history,
             },
-            "preferences": {"residency": profile.get("residency"),
-                            **(profile.get(PREFERENCES) or {})},
+            "preferences": {"residency": preferences.get(RESIDENCY), **preferences},
             "segments": segments,
             "features": {"profiling": profile.get(FEATURES) or {},
                          "by_purpose": profile.get(PURPOSE_FEATURES) or {}},
@@ -192,6 +193,7 @@ def erase_subject(pipeline: Pipeline, settings: CallbackSettings, subject_id: st
         deleted = {
             "data_keys": Keyring(store, runtime.pseudonymizer.master_keys).erase(subject_key),
             "profile": int(store.delete_profile(subject_key)),
+            "preferences": int(store.delete_preferences(subject_key)),
             "quarantined_events": removed,
             "sends": store.delete_sends(subject_key),
             "optin_requests": store.optin_delete(subject_key),
