@@ -17,7 +17,8 @@ pipeline needs around it:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -108,6 +109,44 @@ class HookRunner:
         entry: AuditEntry | None = self.pm.hook.cdp_write_audit(record=record,
                                                                 runtime=self.runtime)
         return entry
+
+    # --- subject state kept by stages ------------------------------------------------
+
+    def apply_consent_change(self, change: ConsentChange,
+                             at: datetime) -> tuple[SegmentChange, ...]:
+        """``cdp_apply_consent_change``: every implementation's segment changes."""
+        return _changes(self.pm.hook.cdp_apply_consent_change(change=change, at=at,
+                                                              runtime=self.runtime))
+
+    def tick(self, at: datetime) -> tuple[SegmentChange, ...]:
+        """``cdp_tick``: every implementation's segment changes as of ``at``."""
+        return _changes(self.pm.hook.cdp_tick(at=at, runtime=self.runtime))
+
+    def export_subject(self, subject_key: str, now: datetime,
+                       taken: Collection[str] = ()) -> dict[str, Any]:
+        """``cdp_export_subject``: every implementation's sections, merged.
+
+        Raises PluginError if a section name is in ``taken`` (the caller's own
+        sections) or was returned twice: an export must not hide data.
+        """
+        merged: dict[str, Any] = {}
+        for sections in self.pm.hook.cdp_export_subject(subject_key=subject_key, now=now,
+                                                        runtime=self.runtime):
+            for name, data in (sections or {}).items():
+                if name in merged or name in taken:
+                    raise PluginError("unknown", "cdp_export_subject",
+                                      ValueError(f"export section {name!r} returned twice"))
+                merged[name] = data
+        return merged
+
+    def erase_subject(self, subject_key: str, now: datetime) -> dict[str, int]:
+        """``cdp_erase_subject``: how many of each kind the plugins deleted, summed."""
+        deleted: dict[str, int] = {}
+        for counts in self.pm.hook.cdp_erase_subject(subject_key=subject_key, now=now,
+                                                     runtime=self.runtime):
+            for kind, count in (counts or {}).items():
+                deleted[kind] = deleted.get(kind, 0) + int(count)
+        return deleted
 
     # --- auditing ---------------------------------------------------------------------
 

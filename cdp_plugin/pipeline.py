@@ -41,8 +41,6 @@ from cdp_plugin.manager import make_plugin_manager, plugin_names
 from cdp_plugin.retention import SweepReport, sweep
 from cdp_plugin.rules.loader import load_rules
 from cdp_plugin.runtime import Runtime
-from cdp_plugin.segments import on_consent_changed
-from cdp_plugin.segments import tick as tick_segments
 from cdp_plugin.storage import open_store
 from cdp_plugin.types import (
     Action,
@@ -169,8 +167,8 @@ class Pipeline:
                 self.hooks.announce_consent_changed(change)
                 # A withdrawal ends the segments (and feature state) the purpose
                 # justified in the same transaction, not in a later observer.
-                self._segments_changed(on_consent_changed(self.runtime, change,
-                                                          update.captured_at), "consent")
+                self._segments_changed(self.hooks.apply_consent_change(
+                    change, update.captured_at), "consent")
             settled = self._settle_quarantine(subject_key) if changes else []
         return ConsentResult(tuple(changes), tuple(settled))
 
@@ -245,12 +243,14 @@ class Pipeline:
         return report
 
     def tick(self, now: datetime | None = None) -> list[SegmentChange]:
-        """Apply time-based segment entries and exits (dormant after N days,
-        replenishment due) as of ``now``; each change is audited and announced
-        to ``cdp_segment_changed`` after commit. A CDP schedules this."""
+        """Have the stages apply time-based segment entries and exits (dormant
+        after N days, replenishment due) as of ``now`` (``cdp_tick``); each
+        change is audited and announced to ``cdp_segment_changed`` after
+        commit. A CDP schedules this. Raises PluginError (nothing applied) if
+        a stage fails."""
         at = now or self.clock()
         with self.unit_of_work():
-            changes = tick_segments(self.runtime, at)
+            changes = list(self.hooks.tick(at))
             self._segments_changed(changes, "tick")
         return changes
 

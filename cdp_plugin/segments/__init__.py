@@ -9,6 +9,9 @@ governance.
 * changes come from events (:mod:`~cdp_plugin.segments.realtime`), from time
   (:mod:`~cdp_plugin.segments.tick`) and from consent
   (:mod:`~cdp_plugin.segments.consent`);
+* :mod:`~cdp_plugin.segments.access` explains, exports and erases one subject's
+  profile; the host's consent changes, ticks, access and erasure requests
+  reach profiles only through the segmentation stage's hooks;
 * :mod:`~cdp_plugin.segments.planted` generates a stream with known memberships, whose
   ground truth :mod:`~cdp_plugin.segments.truth` restates.
 """
