@@ -2,19 +2,26 @@
 
 Hooks are grouped by the order in which the pipeline calls them for one event:
 consent → decision → minimization → segments → audit, then the observers.
-Each kind of hook has its own error policy, enforced by
-:class:`cdp_plugin.pipeline.Pipeline`:
+Each kind of hook has its own error policy, enforced inside pluggy's call
+loop by :class:`cdp_plugin.hookpolicy.CdpPluginManager`:
 
 * **Deciding and transforming hooks** (``cdp_resolve_consent``,
   ``cdp_decide``, ``cdp_minimize_event``, ``cdp_update_segments``,
   ``cdp_record_consent``, ``cdp_check_contact``, ``cdp_write_audit``) fail
   closed: if any implementation raises, the event is not forwarded (or the
   contact is refused) and a ``plugin.error`` audit record names the plugin.
+* **Subject-state hooks** (``cdp_apply_consent_change``, ``cdp_tick``,
+  ``cdp_export_subject``, ``cdp_erase_subject``) let a stage keep what it
+  derives about subjects to itself: the host never reads or writes that
+  state, it asks the stages. They are deciding too: an implementation that
+  raises fails the whole operation (nothing committed) with a
+  :class:`~cdp_plugin.errors.PluginError` naming the plugin.
 * **Observer hooks** (``cdp_segment_changed``, ``cdp_consent_changed``,
   ``cdp_quarantine_released``, ``cdp_reconsent_due``,
   ``cdp_audit_record_written``, ``cdp_ingest_error``, ``cdp_shutdown``) are
-  called once per implementation; a failure is logged and isolated, so one
-  broken observer neither stops the others nor the event.
+  called once per implementation, in pluggy's order and through any
+  wrappers; a failure is logged and isolated, so one broken observer neither
+  stops the others nor the event.
 
 Implementations may accept fewer arguments than a spec names (pluggy passes
 only those asked for), so new arguments can be added without breaking plugins.
@@ -27,7 +34,16 @@ from typing import TYPE_CHECKING, Any
 
 from cdp_plugin.markers import _hookspec
 
+OBSERVER_HOOKS: frozenset[str] = frozenset({
+    "cdp_segment_changed", "cdp_consent_changed", "cdp_quarantine_released",
+    "cdp_reconsent_due", "cdp_audit_record_written", "cdp_ingest_error", "cdp_shutdown",
+})
+"""The hooks whose implementations only observe: each one's failure is logged
+and isolated (:mod:`cdp_plugin.hookpolicy`); every other hook fails closed."""
+
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from cdp_plugin.runtime import Runtime
     from cdp_plugin.types import (
         AuditEntry,
@@ -163,6 +179,81 @@ def cdp_write_audit(record: Mapping[str, Any], runtime: Runtime) -> AuditEntry |
     The first non-``None`` result wins. If every implementation returns
     ``None`` or one raises, the audit log counts as unavailable and nothing
     is forwarded (fail closed).
+    """
+
+
+# --- subject state kept by stages ---------------------------------------------------
+
+
+@_hookspec
+def cdp_apply_consent_change(change: ConsentChange, at: datetime, runtime: Runtime) -> (
+    Sequence[SegmentChange] | None
+):
+    """Apply a recorded change of a purpose's current consent state to what the
+    plugin derived from the subject, and return the segment entries and exits
+    it caused.
+
+    Called by :meth:`Pipeline.record_consent` once per change, inside the store
+    transaction that records and audits the update, so a withdrawal takes
+    effect atomically with its ledger entry (an observer of
+    ``cdp_consent_changed`` runs only after the commit). ``at`` is the
+    update's capture time. Every implementation is called; each returns its
+    changes, or ``None`` for none. The host audits each change
+    (``segment.changed``, cause ``consent``) and announces it to
+    ``cdp_segment_changed`` after the commit. An implementation that raises
+    fails the update: nothing is recorded. The built-in segmentation stage
+    exits the segments that need a withdrawn purpose and deletes the feature
+    state only that purpose justified; on a grant it enters the segments whose
+    conditions already hold.
+    """
+
+
+@_hookspec
+def cdp_tick(at: datetime, runtime: Runtime) -> Sequence[SegmentChange] | None:
+    """Apply the segment entries and exits that time alone causes as of ``at``
+    (dormant after N days, replenishment due) and return them.
+
+    Called by :meth:`Pipeline.tick` (which a CDP schedules, or ``cdp-plugin
+    segments tick``) inside one store transaction. Every implementation is
+    called; each returns its changes, or ``None`` for none. The host audits
+    each change (cause ``tick``) and announces it to ``cdp_segment_changed``
+    after the commit. An implementation that raises rolls the whole tick back.
+    """
+
+
+@_hookspec
+def cdp_export_subject(subject_key: str, now: datetime, runtime: Runtime) -> (
+    Mapping[str, Any] | None
+):
+    """Return what the plugin holds about the subject, for an access request,
+    as sections of the export: section name to JSON-ready data.
+
+    Called once per access request (``GET /v1/subjects/{id}``), inside the unit
+    of work that audits the access, with ``now`` the request time. Every
+    implementation is called; each returns its sections, or ``None`` if it
+    holds nothing. A section name the host already uses (``consent``,
+    ``preferences``, ...) or that another implementation returned fails the
+    export rather than hide data. Must not write. The built-in segmentation
+    stage returns ``segments`` (current memberships with the clauses that
+    hold now) and ``features``.
+    """
+
+
+@_hookspec
+def cdp_erase_subject(subject_key: str, now: datetime, runtime: Runtime) -> (
+    Mapping[str, int] | None
+):
+    """Delete what the plugin holds about the subject, for an erasure request,
+    and return how many of each kind it deleted.
+
+    Called once per erasure (``DELETE /v1/subjects/{id}``) inside its unit of
+    work, after every consent purpose was withdrawn (so
+    ``cdp_apply_consent_change`` already ended the memberships) and before the
+    erasure is audited. Every implementation is called; each returns kind to
+    count (counts of one kind add up across plugins and with the host's), or
+    ``None`` if it held nothing. An implementation that raises fails the
+    erasure: nothing is erased. The built-in segmentation stage deletes the
+    subject's profile (``profile``).
     """
 
 

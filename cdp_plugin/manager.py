@@ -10,6 +10,7 @@ import pluggy
 
 from cdp_plugin import hookspecs
 from cdp_plugin.errors import PluginError
+from cdp_plugin.hookpolicy import CdpPluginManager
 from cdp_plugin.markers import NAME
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
@@ -28,7 +29,7 @@ def make_plugin_manager(
     blocked: Iterable[str] = (),
     load_entrypoints: bool = True,
     extra_plugins: Iterable[object] = (),
-) -> pluggy.PluginManager:
+) -> CdpPluginManager:
     """A fresh manager with the specs, the built-ins, extra plugins and the
     ``cdp_plugin`` entry points, minus the ``blocked`` names.
 
@@ -36,7 +37,7 @@ def make_plugin_manager(
     pluggy's ``PluginValidationError`` for an implementation that matches no
     spec (``check_pending``).
     """
-    pm = pluggy.PluginManager(NAME)
+    pm = CdpPluginManager()
     pm.add_hookspecs(hookspecs)
     for name in blocked:
         pm.set_blocked(name)
@@ -71,5 +72,11 @@ def _load_entrypoints(pm: pluggy.PluginManager) -> None:
 
 
 def plugin_names(pm: pluggy.PluginManager) -> list[str]:
-    """Names of the registered plugins, in registration order."""
-    return [name for name, _ in pm.list_name_plugin()]
+    """Names of the loaded plugins, in registration order; blocked names are not
+    among them (pluggy keeps a blocked name registered to None)."""
+    return [name for name, plugin in pm.list_name_plugin() if plugin is not None]
+
+
+def blocked_names(pm: pluggy.PluginManager) -> list[str]:
+    """Names blocked from loading, in the order they were blocked."""
+    return [name for name, plugin in pm.list_name_plugin() if plugin is None]

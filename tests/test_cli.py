@@ -117,6 +117,18 @@ def test_plugins_lists_builtins(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "cdp_plugin.stages.consent" in out and "cdp_decide" in out
 
 
+def test_plugins_lists_blocked_plugins_only_as_blocked(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CDP_PLUGIN_BLOCKED_PLUGINS", "cdp_plugin.stages.segmentation")
+    assert main(["plugins", *_options(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "cdp_plugin.stages.segmentation (blocked)" in lines
+    assert "cdp_plugin.stages.segmentation" not in lines
+    assert "    cdp_update_segments" not in lines
+    assert "cdp_plugin.stages.consent" in lines
+
+
 def test_consent_show_and_reconsent(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from datetime import UTC, datetime
 

@@ -38,3 +38,9 @@ def test_builtins_are_plugins_and_can_be_blocked() -> None:
                                   load_entrypoints=False)
     assert not blocked.has_plugin("cdp_plugin.stages.segmentation")
     assert not blocked.hook.cdp_update_segments.get_hookimpls()
+
+
+def test_observer_hooks_are_those_documented_as_observers() -> None:
+    documented = {name for name in SPECS
+                  if (inspect.getdoc(getattr(hookspecs, name)) or "").startswith("Observer")}
+    assert documented == hookspecs.OBSERVER_HOOKS

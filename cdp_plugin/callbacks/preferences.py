@@ -26,11 +26,13 @@ from cdp_plugin.callbacks.settings import CallbackSettings
 from cdp_plugin.callbacks.work import unit_of_work
 from cdp_plugin.errors import CdpPluginError
 from cdp_plugin.pipeline import Pipeline
+from cdp_plugin.stages.consent import RESIDENCY
 from cdp_plugin.storage.base import CurrentConsent
 from cdp_plugin.types import ConsentChange, ConsentResult, ConsentUpdate, Outcome
 
-PREFERENCES = "preferences"
-"""Profile key holding what the subject chose beyond consent (frequency caps)."""
+FREQUENCY_CAPS = "frequency_caps"
+"""Preferences key (:meth:`Store.get_preferences`) holding the frequency caps the
+subject chose, per channel."""
 
 
 class ReplayedWebhook(CdpPluginError):
@@ -146,7 +148,7 @@ def _regime(pipeline: Pipeline, subject_key: str, update: ConsentUpdate) -> str:
     recorded before, else the rules' default (the strictest)."""
     residency = update.residency
     if residency is None:
-        recorded = (pipeline.runtime.store.get_profile(subject_key) or {}).get("residency")
+        recorded = (pipeline.runtime.store.get_preferences(subject_key) or {}).get(RESIDENCY)
         residency = recorded if isinstance(recorded, str) else None
     country = region = None
     if residency:
@@ -159,8 +161,8 @@ def _store_caps(pipeline: Pipeline, subject_key: str, update: PreferenceUpdate) 
     """Keep each channel's cap from the latest update that set it."""
     store = pipeline.runtime.store
     captured = update.consent.captured_at
-    profile = store.get_profile(subject_key) or {}
-    caps = profile.setdefault(PREFERENCES, {}).setdefault("frequency_caps", {})
+    preferences = store.get_preferences(subject_key) or {}
+    caps = preferences.setdefault(FREQUENCY_CAPS, {})
     changed = False
     for channel, cap in update.frequency_caps.items():
         held = caps.get(channel)
@@ -169,7 +171,7 @@ def _store_caps(pipeline: Pipeline, subject_key: str, update: PreferenceUpdate) 
                              "captured_at": captured.isoformat()}
             changed = True
     if changed:
-        store.put_profile(subject_key, profile, captured)
+        store.put_preferences(subject_key, preferences, captured)
         pipeline.hooks.audit({"kind": "preferences.frequency_caps", "subject": subject_key,
                               "channels": sorted(update.frequency_caps)})
 

@@ -61,7 +61,7 @@ class FrequencyCap:
 @dataclass(frozen=True, slots=True)
 class PreferenceUpdate:
     """One validated update: the consent part for the ledger, and the
-    frequency caps the subject chose (kept in the profile)."""
+    frequency caps the subject chose (kept in the subject's preferences)."""
 
     consent: ConsentUpdate = field(repr=False)
     frequency_caps: Mapping[str, FrequencyCap] = field(default_factory=dict)

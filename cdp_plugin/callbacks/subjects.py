@@ -2,15 +2,20 @@
 
 The store holds subjects under keyed pseudonyms only; the raw identifier is
 used here to derive the pseudonym (and the keyed hash destinations know the
-subject by) and is never stored, audited or logged.
+subject by) and is never stored, audited or logged. What a stage derives
+about the subject (segmentation's profile: memberships and features) is the
+stage's to export and erase, through ``cdp_export_subject`` and
+``cdp_erase_subject``; a blocked stage contributes nothing and its data is
+left alone.
 
 Erasure, in one unit of work: a withdrawal of every consent purpose, channel
 and topic is appended to the ledger (so nothing captured before it can be
 used again, and the ledger keeps its pseudonymous evidence); the subject's
 data keys are deleted (crypto-shredding: every ``enc1:`` value of the
-subject, wherever a copy went, stops decrypting); the profile (features,
-segments, preferences), quarantined events (raw events), recorded sends and
-double opt-in requests are deleted; every configured destination is sent an
+subject, wherever a copy went, stops decrypting); the preferences,
+quarantined events (raw events), recorded sends and double opt-in requests
+are deleted, and each stage deletes what it holds (``cdp_erase_subject``;
+segmentation: the profile); every configured destination is sent an
 erasure notice; a ``subject.erased`` audit record and a tombstone pointing at
 it prove the erasure. Afterwards the store's files are scrubbed of the
 deleted rows where the backend allows it.
@@ -28,14 +33,12 @@ from typing import Any
 
 from cdp_plugin.audit.verify import is_log_directory, list_segments
 from cdp_plugin.callbacks.outbox import notice_key, queue_notice
-from cdp_plugin.callbacks.preferences import PREFERENCES, claim_webhook
+from cdp_plugin.callbacks.preferences import claim_webhook
 from cdp_plugin.callbacks.settings import CallbackSettings
 from cdp_plugin.callbacks.work import unit_of_work
 from cdp_plugin.keys.keyring import Keyring
 from cdp_plugin.pipeline import Pipeline
-from cdp_plugin.segments.evaluation import explain, subject_view
-from cdp_plugin.segments.population import cached_cohorts
-from cdp_plugin.segments.profile import FEATURES, PURPOSE_FEATURES
+from cdp_plugin.stages.consent import RESIDENCY
 from cdp_plugin.storage.base import OptInRequest
 from cdp_plugin.types import ConsentUpdate
 
@@ -108,30 +111,26 @@ def export_subject(pipeline: Pipeline, subject_id: str, now: datetime, *,
     """Everything held about the subject as JSON-ready data, and audit the access.
 
     Sections: consent (current state and full history), preferences,
-    segments (with the clauses that hold now), features, quarantined events
-    (as received), forwarded counts, double opt-in requests, queued notices
-    and earlier erasures. ``webhook`` is the request's ``(id, digest)``: a
+    quarantined events (as received), forwarded counts, double opt-in
+    requests, queued notices and earlier erasures, then those of the stages
+    (``cdp_export_subject``; segmentation: segments with the clauses that
+    hold now, and features). ``webhook`` is the request's ``(id, digest)``: a
     known id raises ReplayedWebhook, even with the same digest (an export is
-    never served twice for one id). Raises StorageError or AuditError.
+    never served twice for one id). Raises StorageError, AuditError or
+    PluginError (a failing stage: nothing is returned).
     """
     runtime = pipeline.runtime
     store = runtime.store
     subject_key = runtime.pseudonymizer.subject(subject_id)
     with unit_of_work(pipeline):
         claim_webhook(pipeline, webhook, now, duplicate_ok=False)
-        profile = store.get_profile(subject_key) or {}
-        rules = runtime.rules.segments
-        view = subject_view(profile, rules, now, cached_cohorts(store))
-        segments = [{"segment": m.segment, "since": m.since, "holds_now": m.holds_now,
-                     "missing_purposes": list(m.missing_purposes),
-                     "explanation": list(m.explanation)}
-                    for m in explain(profile, rules, view, now) if m.member]
+        preferences = store.get_preferences(subject_key) or {}
         held = [{"message_id": h.message_id, "received_at": h.received_at.isoformat(),
                  "expires_at": h.expires_at.isoformat(),
                  "event": json.loads(h.payload).get("event")}
                 for h in store.quarantine_list(subject_key)]
         history = [r.as_dict() for r in store.consent_history(subject_key)]
-        export = {
+        export: dict[str, Any] = {
             "subject": subject_key,
             "generated_at": now.isoformat(),
             "consent": {
@@ -143,11 +142,7 @@ def export_subject(pipeline: Pipeline, subject_id: str, now: datetime, *,
                                 store.current_consent(subject_key).items())],
                 "history": history,
             },
-            "preferences": {"residency": profile.get("residency"),
-                            **(profile.get(PREFERENCES) or {})},
-            "segments": segments,
-            "features": {"profiling": profile.get(FEATURES) or {},
-                         "by_purpose": profile.get(PURPOSE_FEATURES) or {}},
+            "preferences": {"residency": preferences.get(RESIDENCY), **preferences},
             "quarantined_events": held,
             "forwarded": forwarded_counts(pipeline, subject_key),
             "double_opt_in": [_optin(r) for r in store.optin_list(subject_key)],
@@ -157,6 +152,8 @@ def export_subject(pipeline: Pipeline, subject_id: str, now: datetime, *,
             "erasures": [{"erased_at": t.erased_at.isoformat(), **dict(t.proof)}
                          for t in store.tombstones(subject_key)],
         }
+        export.update(pipeline.hooks.export_subject(subject_key, now, taken=export))
+        segments = export.get("segments") or []
         pipeline.hooks.audit({"kind": "subject.exported", "subject": subject_key,
                               "history": len(history),
                               "quarantined": len(held), "segments": len(segments)})
@@ -191,11 +188,13 @@ def erase_subject(pipeline: Pipeline, settings: CallbackSettings, subject_id: st
             topics=dict.fromkeys(purposes.topics, False)))
         deleted = {
             "data_keys": Keyring(store, runtime.pseudonymizer.master_keys).erase(subject_key),
-            "profile": int(store.delete_profile(subject_key)),
+            "preferences": int(store.delete_preferences(subject_key)),
             "quarantined_events": removed,
             "sends": store.delete_sends(subject_key),
             "optin_requests": store.optin_delete(subject_key),
         }
+        for kind, count in pipeline.hooks.erase_subject(subject_key, now).items():
+            deleted[kind] = deleted.get(kind, 0) + count
         notices = []
         for name in sorted(settings.destinations):
             key = notice_key("erasure", name, subject_key, now.isoformat())

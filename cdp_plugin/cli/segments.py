@@ -15,10 +15,8 @@ from cdp_plugin.keys.pseudonyms import Pseudonymizer
 from cdp_plugin.pipeline import Pipeline
 from cdp_plugin.rules.builtin import locate_rules
 from cdp_plugin.rules.loader import load_rules
-from cdp_plugin.segments.evaluation import explain, subject_view
+from cdp_plugin.segments.access import explain_subject
 from cdp_plugin.segments.governance import SegmentReport, report
-from cdp_plugin.segments.population import cached_cohorts
-from cdp_plugin.segments.profile import evaluation_time
 from cdp_plugin.storage import open_store
 from cdp_plugin.types import SegmentChange
 
@@ -127,10 +125,7 @@ def explain_command(args: argparse.Namespace) -> int:
     subject_key = Pseudonymizer(load_master_key(config)).subject(args.subject_id)
     store = open_store(config.store_target)
     try:
-        profile = store.get_profile(subject_key) or {}
-        now = evaluation_time(profile, args.at or datetime.now(UTC))
-        view = subject_view(profile, rules, now, cached_cohorts(store))
-        found = explain(profile, rules, view, now)
+        now, found = explain_subject(store, rules, subject_key, args.at or datetime.now(UTC))
     finally:
         store.close()
     if args.json:

@@ -8,7 +8,10 @@ governance.
   and keeps size and churn per day;
 * changes come from events (:mod:`~cdp_plugin.segments.realtime`), from time
   (:mod:`~cdp_plugin.segments.tick`) and from consent
-  (:mod:`~cdp_plugin.segments.consent`).
+  (:mod:`~cdp_plugin.segments.consent`);
+* :mod:`~cdp_plugin.segments.access` explains, exports and erases one subject's
+  profile; the host's consent changes, ticks, access and erasure requests
+  reach profiles only through the segmentation stage's hooks.
 
 The package imports nothing from :mod:`cdp_plugin.synthetic` (the demo generator): the
 stream with known memberships that checks the default segments lives with the tests.

@@ -1,7 +1,8 @@
 """Consent changes recorded outside events: exits on withdrawal, entries on grant.
 
-``Pipeline.record_consent`` calls :func:`on_consent_changed` for each change
-of a purpose's current state, inside the unit of work that records it, so a
+``Pipeline.record_consent`` calls ``cdp_apply_consent_change`` for each change
+of a purpose's current state, inside the unit of work that records it, and
+the segmentation stage answers with :func:`on_consent_changed`, so a
 withdrawal takes effect at once and atomically with the ledger entry: the
 subject leaves every segment that needs the purpose, and the feature state
 only that purpose justified is deleted from the store. (An observer of

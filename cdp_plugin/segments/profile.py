@@ -18,8 +18,11 @@ shared by the stages. Segmentation reads and writes only these keys:
     event cannot re-evaluate a subject as of an earlier time.
 
 Behavioural signals stay apart from static profile attributes: the
-``attributes`` key, the consent stage's ``residency`` and any other key are
-never read or changed here.
+``attributes`` key and any other key are never read or changed here. The
+subject's preference-center choices (residency, frequency caps) are not in
+the profile at all but in the store's preferences
+(:meth:`cdp_plugin.storage.Store.get_preferences`), so they outlive a blocked
+or replaced segmentation stage.
 """
 
 from __future__ import annotations

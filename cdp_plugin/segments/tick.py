@@ -3,8 +3,9 @@
 No event arrives to move a subject into "dormant"; time does. :func:`tick`
 re-evaluates every profile as of a given time and applies what changed. A CDP
 schedules it (e.g. hourly) through ``Pipeline.tick`` or ``cdp-plugin segments
-tick``, which run it inside one store transaction, audit each change and then
-notify the ``cdp_segment_changed`` observers.
+tick``, which call ``cdp_tick`` (the segmentation stage runs this) inside one
+store transaction, audit each change and then notify the
+``cdp_segment_changed`` observers.
 """
 
 from __future__ import annotations

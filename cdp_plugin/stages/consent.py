@@ -51,7 +51,8 @@ _STATE = {True: ConsentState.GRANTED, False: ConsentState.DENIED}
 
 
 RESIDENCY = "residency"
-"""Profile key holding the residency recorded from the preference center."""
+"""Preferences key (:meth:`Store.get_preferences`) holding the residency recorded
+from the preference center."""
 
 
 def jurisdiction_for(event: Event, runtime: Runtime) -> Jurisdiction:
@@ -64,7 +65,7 @@ def jurisdiction_for(event: Event, runtime: Runtime) -> Jurisdiction:
         country = location.get("country") if isinstance(location.get("country"), str) else None
         region = location.get("region") if isinstance(location.get("region"), str) else None
     if country is None and region is None:
-        residency = (runtime.store.get_profile(event.subject_key) or {}).get(RESIDENCY)
+        residency = (runtime.store.get_preferences(event.subject_key) or {}).get(RESIDENCY)
         if isinstance(residency, str):
             country, _, rest = residency.partition("-")
             region = residency if rest else None
@@ -182,9 +183,9 @@ def cdp_record_consent(update: ConsentUpdate, subject_key: str,
         proof=dict(update.proof),
     ))
     if update.residency is not None:
-        profile = store.get_profile(subject_key) or {}
-        profile[RESIDENCY] = update.residency.strip().upper()
-        store.put_profile(subject_key, profile, update.captured_at)
+        preferences = store.get_preferences(subject_key) or {}
+        preferences[RESIDENCY] = update.residency.strip().upper()
+        store.put_preferences(subject_key, preferences, update.captured_at)
     after = store.current_consent(subject_key)
     changes = []
     for key, now in after.items():

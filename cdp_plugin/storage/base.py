@@ -1,4 +1,4 @@
-"""The storage interface: consent ledger, profiles, quarantine, sends, subject keys, dedup.
+"""The storage interface: consent ledger, profiles, preferences, quarantine, sends, keys, dedup.
 
 Every ``subject_key`` handed to a store is already a keyed pseudonym; a store
 never sees raw identifiers. Every failure is a :class:`StorageError` whose
@@ -22,6 +22,7 @@ from cdp_plugin.storage.contracts import (
     ConsentLedger,
     KeyStore,
     MessageDedup,
+    PreferenceStore,
     ProfileStore,
     QuarantineStore,
     RetentionStore,
@@ -45,6 +46,7 @@ __all__ = [
     "OPTIN_STATUSES",
     "OUTBOX_STATUSES",
     "SCHEMA_VERSION",
+    "UPGRADABLE_VERSIONS",
     "ConsentRecord",
     "CurrentConsent",
     "OptInRequest",
@@ -62,14 +64,20 @@ __all__ = [
     "finite",
 ]
 
-SCHEMA_VERSION = "1"
-"""Written to the ``meta`` table as ``schema_version``; a store refuses any other."""
+SCHEMA_VERSION = "2"
+"""Written to the ``meta`` table as ``schema_version``; a store refuses any other
+but those it upgrades in place (:data:`UPGRADABLE_VERSIONS`)."""
+
+UPGRADABLE_VERSIONS: frozenset[str] = frozenset({"1"})
+"""Older versions a store upgrades when opened, in the transaction that opens it.
+Version 1 kept preferences inside the profile rows."""
 
 
 class Store(
     MessageDedup,
     ConsentLedger,
     ProfileStore,
+    PreferenceStore,
     QuarantineStore,
     KeyStore,
     SendLog,

@@ -224,8 +224,9 @@ def test_frequency_caps_keep_the_latest_per_channel(client: Client) -> None:
         "email": {"max": 9, "per_days": 7}, "sms": {"max": 2, "per_days": 30}}))
 
     key = client.pipeline.runtime.pseudonymizer.subject(USER)
-    profile = client.pipeline.runtime.store.get_profile(key) or {}
-    caps = profile["preferences"]["frequency_caps"]
+    preferences = client.pipeline.runtime.store.get_preferences(key) or {}
+    caps = preferences["frequency_caps"]
+    assert "preferences" not in (client.pipeline.runtime.store.get_profile(key) or {})
     assert {c: (v["max"], v["per_days"]) for c, v in caps.items()} == {
         "email": (1, 7), "sms": (2, 30)}
 

@@ -122,6 +122,7 @@ def test_erasure_leaves_no_identifier_and_no_readable_field(
     assert erased["deleted"]["data_keys"] >= 1
     assert store.quarantine_count(key) == 0
     assert store.get_profile(key) is None
+    assert erased["deleted"]["preferences"] == 1 and store.get_preferences(key) is None
     assert store.get_keys(key) == {}
     with pytest.raises(KeyShredded):
         populated["keyring"].decrypt(key, "traits.email", populated["token"])

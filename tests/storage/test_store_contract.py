@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from cdp_plugin.errors import ConfigError, StorageError
 from cdp_plugin.storage import ConsentRecord, CurrentConsent, Store, open_store
+from cdp_plugin.storage.base import SCHEMA_VERSION
 from cdp_plugin.storage.postgres import PostgresStore
 from cdp_plugin.storage.sqlite import SQLiteStore
 
@@ -519,7 +520,7 @@ def test_meta_set_get_overwrite(store: Store) -> None:
 
     assert store.get_meta("checkpoint") == "2"
     assert store.get_meta("empty") == ""
-    assert store.get_meta("schema_version") == "1"
+    assert store.get_meta("schema_version") == SCHEMA_VERSION
 
 
 # --- datetimes -------------------------------------------------------------
@@ -579,7 +580,7 @@ def test_reopened_store_sees_committed_data(store_factory: StoreFactory) -> None
     second = store_factory()
     assert second.get_profile(SUBJECT) == {"v": 1}
     assert grants(second) == {("purpose", "ads"): True}
-    assert second.get_meta("schema_version") == "1"
+    assert second.get_meta("schema_version") == SCHEMA_VERSION
 
 
 def test_unknown_schema_version_is_refused(store_factory: StoreFactory) -> None:
@@ -603,6 +604,9 @@ CLOSED_CALLS: dict[str, Callable[[Store], object]] = {
     "put_profile": lambda s: s.put_profile(SUBJECT, {}, at(0)),
     "delete_profile": lambda s: s.delete_profile(SUBJECT),
     "iter_profiles": lambda s: list(s.iter_profiles()),
+    "get_preferences": lambda s: s.get_preferences(SUBJECT),
+    "put_preferences": lambda s: s.put_preferences(SUBJECT, {}, at(0)),
+    "delete_preferences": lambda s: s.delete_preferences(SUBJECT),
     "quarantine_add": lambda s: s.quarantine_add(SUBJECT, "m-1", "{}", at(0), at(1)),
     "quarantine_list": lambda s: s.quarantine_list(SUBJECT),
     "quarantine_count": lambda s: s.quarantine_count(SUBJECT),
@@ -674,7 +678,7 @@ def test_open_store_takes_a_postgres_dsn(postgres_target: tuple[str, str, object
         opened = open_store(target, schema=schema)
         try:
             assert isinstance(opened, PostgresStore)
-            assert opened.get_meta("schema_version") == "1"
+            assert opened.get_meta("schema_version") == SCHEMA_VERSION
         finally:
             opened.close()
 

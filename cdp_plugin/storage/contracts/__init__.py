@@ -6,6 +6,7 @@ from cdp_plugin.storage.contracts.callbacks import CallbackStore
 from cdp_plugin.storage.contracts.consent import ConsentLedger
 from cdp_plugin.storage.contracts.keys import KeyStore
 from cdp_plugin.storage.contracts.messages import MessageDedup
+from cdp_plugin.storage.contracts.preferences import PreferenceStore
 from cdp_plugin.storage.contracts.profiles import ProfileStore
 from cdp_plugin.storage.contracts.quarantine import QuarantineStore
 from cdp_plugin.storage.contracts.retention import RetentionStore
@@ -17,6 +18,7 @@ __all__ = [
     "ConsentLedger",
     "KeyStore",
     "MessageDedup",
+    "PreferenceStore",
     "ProfileStore",
     "QuarantineStore",
     "RetentionStore",

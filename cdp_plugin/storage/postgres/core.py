@@ -9,7 +9,7 @@ import psycopg
 from psycopg import sql
 
 from cdp_plugin.errors import StorageError
-from cdp_plugin.storage.base import SCHEMA_VERSION, as_utc
+from cdp_plugin.storage.base import SCHEMA_VERSION, UPGRADABLE_VERSIONS, as_utc
 from cdp_plugin.storage.postgres.convert import utc
 from cdp_plugin.storage.postgres.schema import CREATE_META, GET_META, SCHEMA, SCHEMA_LOCK, SET_META
 from cdp_plugin.storage.sql.core import SQLCore
@@ -17,7 +17,8 @@ from cdp_plugin.storage.sql.core import SQLCore
 _CONNECT_TIMEOUT_S = 10
 
 # The tables whose rows hold a subject's data; VACUUM makes their dead rows' space reusable.
-_SCRUB_TABLES = ("quarantine", "profiles", "sends", "subject_keys", "optin_requests")
+_SCRUB_TABLES = ("quarantine", "profiles", "preferences", "sends", "subject_keys",
+                 "optin_requests")
 
 
 class PostgresCore(SQLCore):
@@ -73,14 +74,17 @@ class PostgresCore(SQLCore):
                 self._conn.execute(sql.SQL("SET search_path TO {}").format(name))
             self._conn.execute(CREATE_META)
             row = self._conn.execute(GET_META, ("schema_version",)).fetchone()
-            if row is None:
-                self._conn.execute(SET_META, ("schema_version", SCHEMA_VERSION))
-            elif row[0] != SCHEMA_VERSION:
+            found = SCHEMA_VERSION if row is None else row[0]
+            if found != SCHEMA_VERSION and found not in UPGRADABLE_VERSIONS:
                 raise StorageError(
-                    f"PostgreSQL store has schema version {row[0]!r}, expected {SCHEMA_VERSION!r}"
+                    f"PostgreSQL store has schema version {found!r}, expected {SCHEMA_VERSION!r}"
                 )
             for statement in SCHEMA:
                 self._conn.execute(statement)
+            if found != SCHEMA_VERSION:
+                self._upgrade_schema(found)
+            if row is None or found != SCHEMA_VERSION:
+                self._conn.execute(SET_META, ("schema_version", SCHEMA_VERSION))
 
     def _control(self, statement: str) -> None:
         self._conn.execute(statement)

@@ -41,6 +41,12 @@ SCHEMA = (
         data jsonb NOT NULL,
         updated_at timestamptz NOT NULL
     )""",
+    # What the subject chose in the preference center beyond consent.
+    """CREATE TABLE IF NOT EXISTS preferences (
+        subject_key text COLLATE "C" PRIMARY KEY,
+        data jsonb NOT NULL,
+        updated_at timestamptz NOT NULL
+    )""",
     """CREATE TABLE IF NOT EXISTS quarantine (
         id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
         subject_key text NOT NULL,

@@ -6,6 +6,7 @@ from cdp_plugin.storage.postgres.callbacks import PostgresCallbacks
 from cdp_plugin.storage.postgres.consent import PostgresConsent
 from cdp_plugin.storage.postgres.keys import PostgresKeys
 from cdp_plugin.storage.postgres.messages import PostgresMessages
+from cdp_plugin.storage.postgres.preferences import PostgresPreferences
 from cdp_plugin.storage.postgres.profiles import PostgresProfiles
 from cdp_plugin.storage.postgres.quarantine import PostgresQuarantine
 from cdp_plugin.storage.postgres.retention import PostgresRetention
@@ -17,6 +18,7 @@ class PostgresStore(
     PostgresMessages,
     PostgresConsent,
     PostgresProfiles,
+    PostgresPreferences,
     PostgresQuarantine,
     PostgresKeys,
     PostgresSends,

@@ -48,6 +48,12 @@ class SQLCore(SingleConnectionStore):
         with self._scope("set_meta", atomic=False):
             self._conn.execute(self._SET_META, (name, value))
 
+    def _upgrade_schema(self, found: str) -> None:
+        """Bring tables of schema version ``found`` (in ``UPGRADABLE_VERSIONS``) up
+        to date, inside the transaction that opens the store; the concern that
+        changed its tables overrides this."""
+        raise NotImplementedError(f"no upgrade from schema version {found!r}")
+
     def _to_db_time(self, value: datetime, operation: str, argument: str) -> Any:
         """``value`` as the column stores it; StorageError naming ``argument`` if naive."""
         raise NotImplementedError

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cdp_plugin.errors import StorageError
-from cdp_plugin.storage.base import SCHEMA_VERSION
+from cdp_plugin.storage.base import SCHEMA_VERSION, UPGRADABLE_VERSIONS
 from cdp_plugin.storage.sql.core import SQLCore
 from cdp_plugin.storage.sqlite.convert import from_micros, load_json, to_micros
 from cdp_plugin.storage.sqlite.schema import CREATE_META, GET_META, SCHEMA, SET_META
@@ -80,15 +80,18 @@ class SQLiteCore(SQLCore):
         with self._scope("open", atomic=True):
             self._conn.execute(CREATE_META)
             row = self._conn.execute(GET_META, ("schema_version",)).fetchone()
-            if row is None:
-                self._conn.execute(SET_META, ("schema_version", SCHEMA_VERSION))
-            elif row[0] != SCHEMA_VERSION:
+            found = SCHEMA_VERSION if row is None else row[0]
+            if found != SCHEMA_VERSION and found not in UPGRADABLE_VERSIONS:
                 raise StorageError(
-                    f"SQLite store {self.path} has schema version {row[0]!r}, "
+                    f"SQLite store {self.path} has schema version {found!r}, "
                     f"expected {SCHEMA_VERSION!r}"
                 )
             for statement in SCHEMA:
                 self._conn.execute(statement)
+            if found != SCHEMA_VERSION:
+                self._upgrade_schema(found)
+            if row is None or found != SCHEMA_VERSION:
+                self._conn.execute(SET_META, ("schema_version", SCHEMA_VERSION))
 
     def _control(self, statement: str) -> None:
         # IMMEDIATE takes the write lock up front, so a transaction never fails

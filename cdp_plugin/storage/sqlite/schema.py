@@ -37,6 +37,12 @@ SCHEMA = (
         data TEXT NOT NULL,
         updated_at INTEGER NOT NULL
     )""",
+    # What the subject chose in the preference center beyond consent.
+    """CREATE TABLE IF NOT EXISTS preferences (
+        subject_key TEXT PRIMARY KEY,
+        data TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+    )""",
     """CREATE TABLE IF NOT EXISTS quarantine (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         subject_key TEXT NOT NULL,

@@ -6,6 +6,7 @@ from cdp_plugin.storage.sqlite.callbacks import SQLiteCallbacks
 from cdp_plugin.storage.sqlite.consent import SQLiteConsent
 from cdp_plugin.storage.sqlite.keys import SQLiteKeys
 from cdp_plugin.storage.sqlite.messages import SQLiteMessages
+from cdp_plugin.storage.sqlite.preferences import SQLitePreferences
 from cdp_plugin.storage.sqlite.profiles import SQLiteProfiles
 from cdp_plugin.storage.sqlite.quarantine import SQLiteQuarantine
 from cdp_plugin.storage.sqlite.retention import SQLiteRetention
@@ -17,6 +18,7 @@ class SQLiteStore(
     SQLiteMessages,
     SQLiteConsent,
     SQLiteProfiles,
+    SQLitePreferences,
     SQLiteQuarantine,
     SQLiteKeys,
     SQLiteSends,

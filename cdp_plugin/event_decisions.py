@@ -1,0 +1,189 @@
+"""The per-event decision path: validate, deduplicate, resolve consent, decide,
+minimize, update segments, audit; and the quarantine of events that wait for
+consent.
+
+Only an event whose outcome is ``FORWARDED`` leaves, as the minimized
+payload; a deciding or transforming hook that raises, or an ``ALLOW`` for a
+purpose without consent, means the event is not forwarded. Every outcome is
+audited before the call returns.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+from cdp_plugin.errors import InvalidEvent, PluginError
+from cdp_plugin.events import decode_line, parse_event
+from cdp_plugin.types import (
+    Action,
+    AuditEntry,
+    ConsentView,
+    Decision,
+    Event,
+    IngestError,
+    Outcome,
+    SegmentChange,
+    Status,
+)
+from cdp_plugin.unit_of_work import PipelineCore
+
+RawEvent = Mapping[str, Any] | str | bytes
+VALIDATION_PLUGIN = "cdp_plugin.validation"
+
+
+class EventDecisions(PipelineCore):
+    """Events through the hooks, one at a time or in batches, and held events
+    settled again when consent becomes known."""
+
+    def process(self, raw: RawEvent, headers: Mapping[str, str] | None = None) -> Outcome:
+        """Run one event (a parsed mapping or a JSON line) through the pipeline."""
+        return self.process_batch([raw], headers)[0]
+
+    def process_batch(self, raws: Iterable[RawEvent],
+                      headers: Mapping[str, str] | None = None) -> list[Outcome]:
+        """Run events in order, in one store transaction; one outcome each.
+
+        Raises :class:`AuditError` (nothing committed, nothing to forward) if
+        the audit log cannot be written.
+        """
+        with self.unit_of_work():
+            outcomes = [self._process_one(raw, headers) for raw in raws]
+        return outcomes
+
+    def _process_one(self, raw: RawEvent, headers: Mapping[str, str] | None) -> Outcome:
+        try:
+            decoded = not isinstance(raw, Mapping)
+            message = decode_line(raw) if not isinstance(raw, Mapping) else raw
+            event = parse_event(message, self.runtime.pseudonymizer.subject, headers,
+                                checked_for_poison=decoded)
+        except InvalidEvent as exc:
+            return self._reject(exc)
+        store = self.runtime.store
+        if not store.remember_message(event.message_id, self.clock()):
+            self.hooks.audit({"kind": "event.duplicate", "message_id": event.message_id,
+                              "subject": event.subject_key})
+            return Outcome(Status.DUPLICATE, event.message_id, ("duplicate",))
+        try:
+            outcome = self._decide_and_apply(event)
+            assert outcome is not None  # only held events can stay undecided
+            return outcome
+        except PluginError as exc:
+            store.forget_message(event.message_id)  # a retry after the fix is no replay
+            return self._plugin_failed(event, exc)
+
+    def _decide_and_apply(self, event: Event, held: bool = False) -> Outcome | None:
+        """Decide and act on one event; for an event already ``held`` in
+        quarantine, None means it stays there."""
+        consent = self.hooks.resolve_consent(event) or ConsentView(event.subject_key)
+        decision = self.hooks.decide(event, consent) or Decision.drop("no_decision")
+        if decision.action is Action.ALLOW and (
+                not decision.purposes or not decision.purposes <= consent.granted):
+            decision = Decision.drop("consent.not_granted")
+        if decision.action is Action.QUARANTINE:
+            if held:
+                return None
+            decision = self._quarantine(event, decision)
+        if decision.action is not Action.ALLOW:
+            entry = self._audit_decision(event, decision, consent)
+            status = Status.QUARANTINED if decision.action is Action.QUARANTINE else Status.DROPPED
+            return Outcome(status, event.message_id, decision.reasons,
+                           audit_index=entry.index)
+        minimized = self.hooks.minimize_event(event, decision)
+        if minimized is None:
+            decision = Decision.drop("no_minimizer")
+            entry = self._audit_decision(event, decision, consent)
+            return Outcome(Status.DROPPED, event.message_id, decision.reasons,
+                           audit_index=entry.index)
+        changes = self.hooks.update_segments(event, decision, consent)
+        summary, chosen_by = minimized.summary(), minimized.rules()
+        destinations = self._destinations(decision.purposes)
+        entry = self._audit_decision(event, decision, consent, summary, changes, destinations,
+                                     chosen_by)
+        for change in changes:
+            self.hooks.announce_segment_changed(change)
+        return Outcome(
+            Status.FORWARDED, event.message_id, decision.reasons, dict(minimized.payload),
+            summary, changes, entry.index, decision.purposes, destinations,
+            dict(minimized.deliveries), chosen_by,
+        )
+
+    def _settle_quarantine(self, subject_key: str) -> list[Outcome]:
+        """Decide each held event of the subject again, in original order;
+        release or purge those that no longer wait for consent."""
+        store = self.runtime.store
+        settled = []
+        for held in store.quarantine_list(subject_key):
+            stored = json.loads(held.payload)
+            event = parse_event(stored["event"], self.runtime.pseudonymizer.subject,
+                                stored["headers"], checked_for_poison=True)  # when held
+            try:
+                outcome = self._decide_and_apply(event, held=True)
+            except PluginError as exc:
+                self._plugin_failed(event, exc)  # stays held; the error is audited
+                continue
+            if outcome is None:
+                continue
+            store.quarantine_remove([held.id])
+            released = outcome.status is Status.FORWARDED
+            self.hooks.audit({"kind": "quarantine.released" if released else "quarantine.purged",
+                              "message_id": held.message_id, "subject": subject_key,
+                              "reasons": list(outcome.reasons)})
+            if released:
+                self.hooks.announce_quarantine_released(outcome)
+            settled.append(outcome)
+        return settled
+
+    def _quarantine(self, event: Event, decision: Decision) -> Decision:
+        """Hold the event until consent is known, within the per-subject bound."""
+        config, store = self.runtime.config, self.runtime.store
+        if store.quarantine_count(event.subject_key) >= config.quarantine_per_subject:
+            return Decision.drop(*decision.reasons, "quarantine.full")
+        now = self.clock()
+        held = {"event": dict(event.payload), "headers": dict(event.headers)}
+        store.quarantine_add(event.subject_key, event.message_id,
+                             json.dumps(held, separators=(",", ":")),
+                             now, now + timedelta(hours=config.quarantine_ttl_hours))
+        return decision
+
+    def _destinations(self, purposes: frozenset[str]) -> frozenset[str]:
+        served = self.runtime.rules.purposes.destinations
+        return frozenset(name for name, wanted in served.items() if wanted & purposes)
+
+    def _reject(self, exc: InvalidEvent) -> Outcome:
+        entry = self.hooks.audit({"kind": "event.invalid", "message_id": exc.message_id,
+                                  "problems": exc.fields})
+        self.hooks.announce_ingest_error(IngestError(
+            "validation", VALIDATION_PLUGIN, "InvalidEvent", str(exc), exc.message_id,
+            tuple(sorted(exc.fields))))
+        return Outcome(Status.INVALID, exc.message_id, exc.reasons,
+                       audit_index=entry.index)
+
+    def _plugin_failed(self, event: Event, exc: PluginError) -> Outcome:
+        entry = self.hooks.audit_plugin_error(exc, event.subject_key, event.message_id)
+        self.hooks.announce_ingest_error(IngestError(
+            exc.hook, exc.plugin, type(exc.cause).__name__, str(exc), event.message_id))
+        return Outcome(Status.DROPPED, event.message_id,
+                       ("plugin_error", f"plugin:{exc.plugin}"), audit_index=entry.index)
+
+    def _audit_decision(self, event: Event, decision: Decision, consent: ConsentView,
+                        summary: Mapping[str, list[str]] | None = None,
+                        changes: Sequence[SegmentChange] = (),
+                        destinations: frozenset[str] = frozenset(),
+                        chosen_by: Mapping[str, str] | None = None) -> AuditEntry:
+        return self.hooks.audit({
+            "kind": "event.decision", "message_id": event.message_id,
+            "subject": event.subject_key, "type": event.type, "event": event.name,
+            "action": decision.action.value, "reasons": list(decision.reasons),
+            "purposes": sorted(decision.purposes),
+            "consent": {p: s.value for p, s in sorted(consent.purposes.items())},
+            "jurisdiction": consent.jurisdiction,
+            "destinations": sorted(destinations),
+            "rules_version": self.runtime.rules.version,
+            "minimization": dict(summary or {}),
+            "minimization_rules": dict(chosen_by or {}),
+            "segments": [{"segment": c.segment, "entered": c.entered, "active": c.active}
+                         for c in changes],
+        })

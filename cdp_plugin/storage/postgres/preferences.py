@@ -1,0 +1,21 @@
+"""PostgreSQL store: subject preferences."""
+
+from __future__ import annotations
+
+from cdp_plugin.storage.postgres.core import PostgresCore
+from cdp_plugin.storage.sql.preferences import SQLPreferences
+
+
+class PostgresPreferences(SQLPreferences, PostgresCore):
+    """The subject preferences of a PostgreSQL store."""
+
+    _GET_PREFERENCES = "SELECT data FROM preferences WHERE subject_key = %s"
+    _PUT_PREFERENCES = (
+        "INSERT INTO preferences (subject_key, data, updated_at) VALUES (%s, %s::jsonb, %s) "
+        "ON CONFLICT (subject_key) DO UPDATE SET data = excluded.data, "
+        "updated_at = excluded.updated_at"
+    )
+    _DELETE_PREFERENCES = "DELETE FROM preferences WHERE subject_key = %s"
+    _ALL_PROFILES = "SELECT subject_key, data, updated_at FROM profiles ORDER BY subject_key"
+    _REPLACE_PROFILE_DATA = "UPDATE profiles SET data = %s::jsonb WHERE subject_key = %s"
+    _DELETE_PROFILE_ROW = "DELETE FROM profiles WHERE subject_key = %s"

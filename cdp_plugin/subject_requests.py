@@ -1,0 +1,73 @@
+"""Requests about one subject from outside the event stream: a preference
+update recorded in the consent ledger (which settles the subject's held
+events), and the activation gate's question whether the subject may be
+contacted now. Both are audited.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from cdp_plugin.errors import PluginError
+from cdp_plugin.event_decisions import EventDecisions
+from cdp_plugin.types import ConsentResult, ConsentUpdate, ContactDecision, ContactRequest
+
+
+class SubjectRequests(EventDecisions):
+    """Consent updates and contact checks."""
+
+    def record_consent(self, update: ConsentUpdate) -> ConsentResult:
+        """Record a preference update in the ledger, audit it, notify observers,
+        and settle the subject's quarantined events under the new state.
+
+        Held events that are now allowed are released in their original order
+        with their original timestamps (``ConsentResult.released``, and the
+        ``cdp_quarantine_released`` hook); those now denied are purged. Raises
+        :class:`PluginError` if the recording hook fails or no plugin records
+        consent; nothing is recorded then.
+        """
+        subject_key = self.runtime.pseudonymizer.subject(update.subject_id)
+        with self.unit_of_work():
+            result = self.hooks.record_consent(update, subject_key)
+            if result is None:
+                raise PluginError("none", "cdp_record_consent",
+                                  LookupError("no plugin records consent"))
+            changes = list(result)
+            self.hooks.audit({
+                "kind": "consent.recorded", "subject": subject_key, "source": update.source,
+                "captured_at": update.captured_at.isoformat(),
+                "notice_version": update.notice_version,
+                "purposes": dict(update.purposes), "channels": dict(update.channels),
+                "topics": dict(update.topics),
+                "changes": [{"purpose": c.purpose, "previous": c.previous.value,
+                             "current": c.current.value} for c in changes],
+            })
+            for change in changes:
+                self.hooks.announce_consent_changed(change)
+                # A withdrawal ends the segments (and feature state) the purpose
+                # justified in the same transaction, not in a later observer.
+                self._segments_changed(self.hooks.apply_consent_change(
+                    change, update.captured_at), "consent")
+            settled = self._settle_quarantine(subject_key) if changes else []
+        return ConsentResult(tuple(changes), tuple(settled))
+
+    def may_contact(self, subject_id: str, channel: str, topic: str | None = None, *,
+                    purpose: str = "marketing", at: datetime | None = None,
+                    record: bool = True) -> ContactDecision:
+        """The activation gate, audited: may this subject be contacted now?
+
+        A failing gate plugin answers no (``plugin_error``), never yes.
+        """
+        request = ContactRequest(self.runtime.pseudonymizer.subject(subject_id), channel,
+                                 at or self.clock(), topic, purpose, record)
+        with self.unit_of_work():
+            try:
+                answer = (self.hooks.check_contact(request)
+                          or ContactDecision(False, "no_gate"))
+            except PluginError as exc:
+                answer = ContactDecision(False, "plugin_error")
+                self.hooks.audit_plugin_error(exc, request.subject_key)
+            self.hooks.audit({"kind": "activation.checked", "subject": request.subject_key,
+                              "channel": channel, "topic": topic, "purpose": purpose,
+                              "allowed": answer.allowed, "reason": answer.reason})
+        return answer
