@@ -3,8 +3,9 @@
 * Deciding and transforming hooks go through :meth:`HookRunner.call`: any
   exception becomes a :class:`PluginError` naming the plugin, so the caller
   can fail closed.
-* Audit records go through :meth:`HookRunner.audit`: anything short of an
-  accepted entry raises :class:`AuditError`.
+* Audit records (:class:`~cdp_plugin.audit.records.AuditRecord`) go through
+  :meth:`HookRunner.audit`: anything short of an accepted entry raises
+  :class:`AuditError`.
 * Observer calls are queued with :meth:`HookRunner.announce` and delivered
   by :meth:`HookRunner.deliver` once the store has committed; each observer
   runs on its own, and a failing one is logged and skipped.
@@ -19,6 +20,7 @@ from typing import Any
 
 import pluggy
 
+from cdp_plugin.audit.records import AuditRecord, record_from_mapping
 from cdp_plugin.errors import AuditError, PluginError
 from cdp_plugin.runtime import Runtime
 from cdp_plugin.types import AuditEntry
@@ -52,8 +54,16 @@ class HookRunner:
             culprit = owners.get(frame.f_code, culprit)
         return culprit
 
-    def audit(self, record: Mapping[str, Any]) -> AuditEntry:
-        """Write one audit record or raise AuditError (the caller must not forward)."""
+    def audit(self, record: AuditRecord | Mapping[str, Any]) -> AuditEntry:
+        """Write one audit record or raise AuditError (the caller must not forward).
+
+        A mapping is read into its typed record first (see
+        :func:`~cdp_plugin.audit.records.record_from_mapping`); one of a kind
+        no record class knows, or with a field that does not fit, raises
+        AuditError and nothing is written.
+        """
+        if not isinstance(record, AuditRecord):
+            record = record_from_mapping(record)
         try:
             entry = self.pm.hook.cdp_write_audit(record=record, runtime=self.runtime)
         except AuditError:

@@ -22,12 +22,13 @@ only those asked for), so new arguments can be added without breaking plugins.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from cdp_plugin.markers import _hookspec
 
 if TYPE_CHECKING:
+    from cdp_plugin.audit.records import AuditRecord
     from cdp_plugin.runtime import Runtime
     from cdp_plugin.types import (
         AuditEntry,
@@ -154,9 +155,12 @@ def cdp_check_contact(request: ContactRequest, runtime: Runtime) -> ContactDecis
 
 
 @_hookspec(firstresult=True)
-def cdp_write_audit(record: Mapping[str, Any], runtime: Runtime) -> AuditEntry | None:
-    """Append ``record`` (JSON-serializable, no raw personal data) to the
-    tamper-evident audit log and return the accepted entry.
+def cdp_write_audit(record: AuditRecord, runtime: Runtime) -> AuditEntry | None:
+    """Append ``record`` to the tamper-evident audit log and return the accepted entry.
+
+    ``record`` is a frozen dataclass from :mod:`cdp_plugin.audit.records`, one
+    class per kind (``record.kind``); ``record.as_dict()`` is the JSON-ready
+    dict to store, without raw personal data.
 
     Called for every decision, rejection, plugin error, consent change and
     rule-set load, before the outcome is returned to the host.

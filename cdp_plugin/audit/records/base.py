@@ -16,7 +16,7 @@ import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, NoReturn, Self
 
 from cdp_plugin.errors import AuditError
 
@@ -38,7 +38,8 @@ class AuditRecord:
         """The record as the audit log writes it, before ``seq`` and ``ts`` are added."""
         data: dict[str, Any] = {"kind": self.kind}
         for name in _field_names(type(self)):
-            data[name] = _json_ready(getattr(self, name))
+            value = getattr(self, name)
+            data[name] = value if type(value) in _PLAIN else _json_ready(value)
         return data
 
     @classmethod
@@ -55,8 +56,23 @@ class AuditRecord:
         return record
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def _json_ready(value: Any) -> Any:
-    if value is None or isinstance(value, str | int | float):
+    # Exact types first: every event's decision record comes through here.
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is dict:
+        return {key: item if type(item) in _PLAIN else _json_ready(item)
+                for key, item in value.items()}
+    if kind is tuple or kind is list:
+        return [item if type(item) in _PLAIN else _json_ready(item) for item in value]
+    if kind in _FIELD_NAMES or (dataclasses.is_dataclass(value) and not isinstance(value, type)):
+        return {name: item if type(item := getattr(value, name)) in _PLAIN else _json_ready(item)
+                for name in _field_names(kind)}
+    if isinstance(value, str | int | float):
         return value
     if isinstance(value, datetime):
         return value.isoformat()
@@ -64,8 +80,6 @@ def _json_ready(value: Any) -> Any:
         return {key: _json_ready(item) for key, item in value.items()}
     if isinstance(value, tuple | list):
         return [_json_ready(item) for item in value]
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {name: _json_ready(getattr(value, name)) for name in _field_names(type(value))}
     raise AuditError(f"an audit record field holds a value of type {type(value).__name__}, "
                      "which has no JSON form")
 
@@ -86,9 +100,11 @@ def _field_names(cls: type) -> tuple[str, ...]:
 
 def _decode_fields(cls: type[Any], data: Mapping[str, Any], kind: str) -> Any:
     plan = _plan(cls)
-    unexpected = sorted(str(key) for key in data if key != "kind" and key not in plan)
-    if unexpected:
-        raise AuditError(f"audit record of kind {kind!r}: unexpected field {unexpected[0]!r}")
+    if len(data) != len(plan) + ("kind" in data):
+        unexpected = sorted(str(key) for key in data if key != "kind" and key not in plan)
+        if unexpected:
+            raise AuditError(f"audit record of kind {kind!r}: unexpected field "
+                             f"{unexpected[0]!r}")
     values = {}
     for name, decode in plan.items():
         if name not in data:
@@ -126,14 +142,18 @@ def _decoder(hint: Any) -> Decoder:
         return lambda value: value
     if hint is datetime:
         return lambda value: datetime.fromisoformat(_exact(str, value))
-    if hint in (str, bool):
-        return lambda value: _exact(hint, value)
+    if hint is str:
+        return _string
+    if hint is bool:
+        return lambda value: value if type(value) is bool else _fail()
     if hint is int:
         return lambda value: value if type(value) is int else _fail()
     if hint is float:
         return lambda value: value if type(value) in (int, float) else _fail()
     if origin in (tuple, Sequence) and (origin is Sequence or args[-1] is Ellipsis):
         item = _decoder(args[0])
+        if item is _string:
+            return _strings
         return lambda value: tuple(item(v) for v in _exact((list, tuple), value))
     if origin in (Mapping, dict):
         key, item = _decoder(args[0]), _decoder(args[1])
@@ -143,9 +163,21 @@ def _decoder(hint: Any) -> Decoder:
     raise TypeError(f"audit records cannot hold a field of type {hint!r}")
 
 
+def _string(value: Any) -> str:
+    return value if type(value) is str else _fail()
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if (type(value) is list or type(value) is tuple) and all(type(v) is str for v in value):
+        return tuple(value)
+    _fail()
+
+
 def _exact(expected: Any, value: Any) -> Any:
-    if expected is bool or expected is str:
-        return value if type(value) is expected else _fail()
+    if type(value) is dict or type(value) is list or type(value) is str:
+        if expected is Mapping:
+            return value if type(value) is dict else _fail()
+        return value if isinstance(value, expected) else _fail()
     return value if isinstance(value, expected) else _fail()
 
 
@@ -158,5 +190,5 @@ def _first(options: list[Decoder], value: Any) -> Any:
     return _fail()
 
 
-def _fail() -> Any:
+def _fail() -> NoReturn:
     raise TypeError("wrong type")
