@@ -18,12 +18,15 @@ RULES_DIR = REPO / "rules"
 MakePipeline = Callable[..., Pipeline]
 
 
+ISOLATED = ("CDP_PLUGIN_MASTER_KEY", "CDP_PLUGIN_AUDIT_SIGNING_KEY", "CDP_PLUGIN_STORE",
+            "CDP_PLUGIN_DATA_DIR", "CDP_PLUGIN_RULES_DIR", "CDP_PLUGIN_AUDIT_DIR",
+            "CDP_PLUGIN_WORKER_ID", "CDP_PLUGIN_BLOCKED_PLUGINS")
+
+
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never pick up keys or settings from the developer's environment."""
-    for name in ("CDP_PLUGIN_MASTER_KEY", "CDP_PLUGIN_AUDIT_SIGNING_KEY", "CDP_PLUGIN_STORE",
-                 "CDP_PLUGIN_DATA_DIR", "CDP_PLUGIN_RULES_DIR", "CDP_PLUGIN_AUDIT_DIR",
-                 "CDP_PLUGIN_WORKER_ID", "CDP_PLUGIN_BLOCKED_PLUGINS"):
+    for name in ISOLATED:
         monkeypatch.delenv(name, raising=False)
 
 
