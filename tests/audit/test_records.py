@@ -163,7 +163,7 @@ def test_reading_back_keeps_the_exact_time_text() -> None:
 
 def test_the_registry_holds_every_record_class_once() -> None:
     def subclasses(cls: type) -> set[type]:
-        found = set(cls.__subclasses__())
+        found: set[type] = set(cls.__subclasses__())
         return found.union(*(subclasses(sub) for sub in found))
 
     # A slotted dataclass replaces the class it decorates: keep those reachable by name.
