@@ -8,8 +8,9 @@ pipeline needs around it:
   the ``cdp_`` prefix) taking the spec's arguments but ``runtime`` and
   returning the spec's type. A failing implementation raises
   :class:`PluginError` naming its plugin, so the caller can fail closed.
-* Audit records go through :meth:`HookRunner.audit`: anything short of an
-  accepted entry raises :class:`AuditError`.
+* Audit records (:class:`~cdp_plugin.audit.records.AuditRecord`) go through
+  :meth:`HookRunner.audit`: anything short of an accepted entry raises
+  :class:`AuditError`.
 * Each observer hook has an ``announce_*`` method that queues the call until
   :meth:`HookRunner.deliver`, once the store has committed; a failing
   observer is logged and skipped by the manager.
@@ -24,6 +25,7 @@ from typing import Any
 
 from pluggy import HookCaller
 
+from cdp_plugin.audit.records import AuditRecord, record_from_mapping
 from cdp_plugin.errors import AuditError, PluginError
 from cdp_plugin.hookpolicy import CdpPluginManager
 from cdp_plugin.runtime import Runtime
@@ -103,7 +105,7 @@ class HookRunner:
             request=request, runtime=self.runtime)
         return answer
 
-    def write_audit(self, record: Mapping[str, Any]) -> AuditEntry | None:
+    def write_audit(self, record: AuditRecord) -> AuditEntry | None:
         """``cdp_write_audit``: the accepted entry, or None if no plugin wrote it.
         Prefer :meth:`audit`, which enforces the audit policy."""
         entry: AuditEntry | None = self.pm.hook.cdp_write_audit(record=record,
@@ -150,8 +152,16 @@ class HookRunner:
 
     # --- auditing ---------------------------------------------------------------------
 
-    def audit(self, record: Mapping[str, Any]) -> AuditEntry:
-        """Write one audit record or raise AuditError (the caller must not forward)."""
+    def audit(self, record: AuditRecord | Mapping[str, Any]) -> AuditEntry:
+        """Write one audit record or raise AuditError (the caller must not forward).
+
+        A mapping is read into its typed record first (see
+        :func:`~cdp_plugin.audit.records.record_from_mapping`); one of a kind
+        no record class knows, or with a field that does not fit, raises
+        AuditError and nothing is written.
+        """
+        if not isinstance(record, AuditRecord):
+            record = record_from_mapping(record)
         try:
             entry = self.write_audit(record)
         except PluginError as exc:

@@ -44,6 +44,7 @@ and isolated (:mod:`cdp_plugin.hookpolicy`); every other hook fails closed."""
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from cdp_plugin.audit.records import AuditRecord
     from cdp_plugin.runtime import Runtime
     from cdp_plugin.types import (
         AuditEntry,
@@ -170,9 +171,12 @@ def cdp_check_contact(request: ContactRequest, runtime: Runtime) -> ContactDecis
 
 
 @_hookspec(firstresult=True)
-def cdp_write_audit(record: Mapping[str, Any], runtime: Runtime) -> AuditEntry | None:
-    """Append ``record`` (JSON-serializable, no raw personal data) to the
-    tamper-evident audit log and return the accepted entry.
+def cdp_write_audit(record: AuditRecord, runtime: Runtime) -> AuditEntry | None:
+    """Append ``record`` to the tamper-evident audit log and return the accepted entry.
+
+    ``record`` is a frozen dataclass from :mod:`cdp_plugin.audit.records`, one
+    class per kind (``record.kind``); ``record.as_dict()`` is the JSON-ready
+    dict to store, without raw personal data.
 
     Called for every decision, rejection, plugin error, consent change and
     rule-set load, before the outcome is returned to the host.

@@ -30,6 +30,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(testing, "cdp_plugin")
 
 
+ISOLATED = testing.SETTINGS_ENV
+"""The settings variables no test may pick up from the developer's environment."""
+
+
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never pick up keys or settings from the developer's environment."""

@@ -344,7 +344,7 @@ def test_raising_audit_writer_fails_closed(make_pipeline: MakePipeline) -> None:
     class BrokenSink:
         @hookimpl(tryfirst=True)
         def cdp_write_audit(self, record: Any) -> None:
-            if record["kind"] == "event.decision":
+            if record.kind == "event.decision":
                 raise OSError("sink down")
 
     pipeline = make_pipeline(BrokenSink())

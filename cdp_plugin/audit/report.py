@@ -16,8 +16,11 @@ keys: ``format``, ``generated_at``, ``scope`` (logs, span, verification),
 duplicates), ``consent`` (rates per purpose, overall and per jurisdiction),
 ``segments`` (entries, exits, size over time, shadow vs active), ``rules``
 (each load and the files whose hash changed since the previous one),
-``reconsent``, ``errors`` (plugin errors, audit repairs), ``minimization``
-and ``other`` (lifecycle records and record kinds this report does not know).
+``reconsent``, ``errors`` (plugin errors, audit repairs), ``minimization``,
+``operations`` (activation checks, preference webhooks, double opt-in,
+subject exports and erasures, the notice outbox, retention sweeps, and a
+timeline of erasures, incomplete scrubs, dead letters and sweeps) and
+``other`` (lifecycle records and record kinds this report does not know).
 
 Finding, reading and verifying the logs is :mod:`cdp_plugin.audit.report_logs`;
 its public functions are importable from here too.
@@ -36,6 +39,7 @@ from typing import Any
 
 from cdp_plugin.audit.note import NoteVerifier
 from cdp_plugin.audit.report_logs import claimed_origin, find_logs, read_log, verify_with
+from cdp_plugin.audit.reporting.activity import OperationCounters, operations_section
 from cdp_plugin.audit.reporting.common import (
     ACTIONS,
     CONSENT_STATES,
@@ -100,6 +104,7 @@ class ReportAggregator:
     segment_totals: Counter[tuple[str, bool]] = field(default_factory=Counter)
     segment_per_hour: Counter[tuple[str, str, bool]] = field(default_factory=Counter)
     segment_modes: Counter[tuple[str, bool]] = field(default_factory=Counter)
+    segment_causes: Counter[str] = field(default_factory=Counter)
     invalid_fields: Counter[str] = field(default_factory=Counter)
     invalid_problems: Counter[tuple[str, str]] = field(default_factory=Counter)
     invalid_without_id: int = 0
@@ -114,6 +119,7 @@ class ReportAggregator:
     repairs: list[dict[str, Any]] = field(default_factory=list)
     key_rotations: list[dict[str, Any]] = field(default_factory=list)
     rules_loads: list[_RulesLoad] = field(default_factory=list)
+    operations: OperationCounters = field(default_factory=OperationCounters)
     _hour_ok: dict[str, bool] = field(default_factory=dict)
 
     def add(self, record: Record, log: str = "") -> str | None:
@@ -165,6 +171,7 @@ class ReportAggregator:
             "reconsent": reconsent_section(self),
             "errors": errors_section(self),
             "minimization": minimization_section(self),
+            "operations": operations_section(self),
             "other": other_section(self),
         }
         sections["time"] = {"first": self.first_ts, "last": self.last_ts,

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cdp_plugin.audit.records import OptinCancelled, OptinConfirmed, OptinRequested
 from cdp_plugin.callbacks.settings import DoubleOptInSettings
 from cdp_plugin.keys.master import MasterKeys, derive_key
 from cdp_plugin.pipeline import Pipeline
@@ -102,8 +103,7 @@ def request_confirmation(pipeline: Pipeline, settings: DoubleOptInSettings, subj
                                "proof": dict(update.proof)}
     pipeline.runtime.store.optin_add(token_id, subject_key, channel, update.captured_at,
                                      expires_at, details)
-    pipeline.hooks.audit({"kind": "optin.requested", "subject": subject_key, "channel": channel,
-                          "request": token_id, "expires_at": expires_at.isoformat()})
+    pipeline.hooks.audit(OptinRequested(subject_key, channel, token_id, expires_at))
     token = OptInTokens(pipeline.runtime.pseudonymizer.master_keys).issue(token_id, expires_at)
     url = settings.confirm_url.replace("{token}", token) if settings.confirm_url else None
     return IssuedToken(channel, token, expires_at, url)
@@ -115,8 +115,7 @@ def cancel_requests(pipeline: Pipeline, subject_key: str, channel: str,
     captured at ``denied_at`` (inside the caller's unit of work)."""
     cancelled = pipeline.runtime.store.optin_cancel(subject_key, channel, denied_at, now)
     if cancelled:
-        pipeline.hooks.audit({"kind": "optin.cancelled", "subject": subject_key,
-                              "channel": channel, "requests": cancelled})
+        pipeline.hooks.audit(OptinCancelled(subject_key, channel, cancelled))
     return cancelled
 
 
@@ -144,7 +143,6 @@ def confirm(pipeline: Pipeline, token: str, now: datetime) -> str:
         purposes={}, channels={request.channel: True},
         notice_version=details.get("notice_version"), proof={**proof, "optin_request": token_id},
     ))
-    pipeline.hooks.audit({"kind": "optin.confirmed", "subject": request.subject_key,
-                          "channel": request.channel, "request": token_id,
-                          "requested_source": details.get("source")})
+    pipeline.hooks.audit(OptinConfirmed(request.subject_key, request.channel, token_id,
+                                        details.get("source")))
     return "confirmed"

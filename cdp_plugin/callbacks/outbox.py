@@ -31,6 +31,14 @@ from typing import Any
 
 import requests
 
+from cdp_plugin.audit.records import (
+    OutboxAttempt,
+    OutboxDeadLettered,
+    OutboxDelivered,
+    OutboxOutcome,
+    OutboxQueued,
+    OutboxRetry,
+)
 from cdp_plugin.callbacks.auth import signed_headers
 from cdp_plugin.callbacks.settings import CallbackSettings, Destination
 from cdp_plugin.callbacks.work import unit_of_work
@@ -65,8 +73,7 @@ def queue_notice(pipeline: Pipeline, destination: str, kind: str, subject_key: s
                       separators=(",", ":"))
     if not pipeline.runtime.store.outbox_add(key, destination, kind, subject_key, body, now):
         return False
-    pipeline.hooks.audit({"kind": "outbox.queued", "idempotency_key": key,
-                          "destination": destination, "notice": kind, "subject": subject_key})
+    pipeline.hooks.audit(OutboxQueued(key, destination, kind, subject_key))
     return True
 
 
@@ -125,9 +132,8 @@ class Outbox:
             leased = self.pipeline.runtime.store.outbox_lease(now, lease_until,
                                                               self.policy.batch_size)
             for notice in leased:
-                self.pipeline.hooks.audit({
-                    "kind": "outbox.attempt", "idempotency_key": notice.idempotency_key,
-                    "destination": notice.destination, "attempt": notice.attempts})
+                self.pipeline.hooks.audit(OutboxAttempt(
+                    notice.idempotency_key, notice.destination, notice.attempts))
         report = DeliveryReport()
         for notice in leased:
             report += self._settle(notice, self._send(notice))
@@ -180,17 +186,15 @@ class Outbox:
     def _settle(self, notice: OutboxNotice, outcome: tuple[bool, str | None]) -> DeliveryReport:
         delivered, error = outcome
         now = self._clock()
+        fields = (notice.idempotency_key, notice.destination, notice.attempts, error)
+        record: OutboxOutcome
         if delivered:
-            status, kind, next_at = "delivered", "outbox.delivered", now
+            status, next_at, record = "delivered", now, OutboxDelivered(*fields)
         elif notice.attempts >= self.policy.max_attempts:
-            status, kind, next_at = "dead", "outbox.dead_lettered", now
+            status, next_at, record = "dead", now, OutboxDeadLettered(*fields)
         else:
-            status, kind, next_at = "pending", "outbox.retry", now + self.backoff(notice.attempts)
-        record: dict[str, Any] = {"kind": kind, "idempotency_key": notice.idempotency_key,
-                                  "destination": notice.destination, "attempt": notice.attempts,
-                                  "error": error}
-        if status == "pending":
-            record["retry_at"] = next_at.isoformat()
+            status, next_at = "pending", now + self.backoff(notice.attempts)
+            record = OutboxRetry(*fields, next_at)
         with self._lock, unit_of_work(self.pipeline):
             store = self.pipeline.runtime.store
             if not store.outbox_settle(notice.id, notice.attempts, status, next_at, error, now):

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from cdp_plugin.audit.records import FrequencyCapsStored, PreferencesReceived
 from cdp_plugin.callbacks.doi import IssuedToken, cancel_requests, request_confirmation
 from cdp_plugin.callbacks.outbox import notice_key, queue_notice
 from cdp_plugin.callbacks.schemas import PreferenceUpdate
@@ -97,9 +98,8 @@ def apply_preferences(pipeline: Pipeline, settings: CallbackSettings,
         if not claim_webhook(pipeline, webhook, now):
             return BatchResult(duplicate=True)
         results = tuple(_apply(pipeline, settings, update, now) for update in updates)
-        pipeline.hooks.audit({"kind": "preferences.received",
-                              "webhook_id": webhook[0] if webhook else None,
-                              "subjects": [r.subject_key for r in results]})
+        pipeline.hooks.audit(PreferencesReceived(webhook[0] if webhook else None,
+                                                 tuple(r.subject_key for r in results)))
     return BatchResult(results=results)
 
 
@@ -172,8 +172,8 @@ def _store_caps(pipeline: Pipeline, subject_key: str, update: PreferenceUpdate) 
             changed = True
     if changed:
         store.put_preferences(subject_key, preferences, captured)
-        pipeline.hooks.audit({"kind": "preferences.frequency_caps", "subject": subject_key,
-                              "channels": sorted(update.frequency_caps)})
+        pipeline.hooks.audit(FrequencyCapsStored(subject_key,
+                                                 tuple(sorted(update.frequency_caps))))
 
 
 def _queue_withdrawals(pipeline: Pipeline, settings: CallbackSettings, subject_id: str,

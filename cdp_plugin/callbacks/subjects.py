@@ -31,6 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from cdp_plugin.audit.records import SubjectErased, SubjectExported, SubjectScrubbed
 from cdp_plugin.audit.verify import is_log_directory, list_segments
 from cdp_plugin.callbacks.outbox import notice_key, queue_notice
 from cdp_plugin.callbacks.preferences import claim_webhook
@@ -154,9 +155,8 @@ def export_subject(pipeline: Pipeline, subject_id: str, now: datetime, *,
         }
         export.update(pipeline.hooks.export_subject(subject_key, now, taken=export))
         segments = export.get("segments") or []
-        pipeline.hooks.audit({"kind": "subject.exported", "subject": subject_key,
-                              "history": len(history),
-                              "quarantined": len(held), "segments": len(segments)})
+        pipeline.hooks.audit(SubjectExported(subject_key, len(history), len(held),
+                                             len(segments)))
     return export
 
 
@@ -202,8 +202,7 @@ def erase_subject(pipeline: Pipeline, settings: CallbackSettings, subject_id: st
                             {"type": "erasure", "subject": reference,
                              "erased_at": now.isoformat()}, key, now):
                 notices.append(key)
-        entry = pipeline.hooks.audit({"kind": "subject.erased", "subject": subject_key,
-                                      "deleted": deleted, "notices": len(notices)})
+        entry = pipeline.hooks.audit(SubjectErased(subject_key, deleted, len(notices)))
         tombstone = store.add_tombstone(subject_key, now, {
             "deleted": deleted, "audit": {"origin": runtime.audit_log.origin,
                                           "index": entry.index, "leaf_hash": entry.leaf_hash}})
@@ -211,6 +210,5 @@ def erase_subject(pipeline: Pipeline, settings: CallbackSettings, subject_id: st
     if settings.scrub_after_erase:
         scrubbed = store.scrub_deleted()
         with unit_of_work(pipeline):
-            pipeline.hooks.audit({"kind": "subject.scrubbed", "subject": subject_key,
-                                  "complete": scrubbed})
+            pipeline.hooks.audit(SubjectScrubbed(subject_key, scrubbed))
     return Erasure(subject_key, now, deleted, tuple(notices), tombstone, entry.index, scrubbed)

@@ -103,15 +103,18 @@ LOG_A: list[dict[str, Any]] = [
     decision("2024-05-05T08:00:00.000000Z", "drop", None, {}, reasons=["consent.denied"],
              rules_version="v2"),
     {"kind": "consent.reconsent_due", "ts": "2024-05-05T09:00:00.000000Z",
-     "subject": "s_secretsubjectr1", "reason": "notice_changed"},
+     "subject": "s_secretsubjectr1", "reasons": ["superseded_notice"],
+     "items": ["purpose:analytics"]},
     {"kind": "consent.reconsent_due", "ts": "2024-05-05T09:01:00.000000Z",
-     "subject": "s_secretsubjectr1", "reason": "notice_changed"},
+     "subject": "s_secretsubjectr1", "reasons": ["superseded_notice"],
+     "items": ["purpose:marketing"]},
     {"kind": "consent.reconsent_due", "ts": "2024-05-05T09:02:00.000000Z",
-     "subject": "s_secretsubjectr2", "reason": "expired"},
+     "subject": "s_secretsubjectr2", "reasons": ["expired"], "items": ["channel:email"]},
     {"kind": "audit.repair", "ts": "2024-05-05T10:00:00.000000Z", "truncated_bytes": 57,
      "segment": "segment-000000.jsonl"},
-    {"kind": "quarantine.purged", "ts": "2024-05-05T11:00:00.000000Z", "count": 3,
-     "reason": "ttl"},
+    {"kind": "quarantine.purged", "ts": "2024-05-05T11:00:00.000000Z",
+     "message_id": "msg-secret-p", "subject": "s_secretsubjectp",
+     "reasons": ["quarantine.expired"]},
     {"kind": "keys.rotated", "ts": "2024-05-05T12:00:00.000000Z"},
     {"kind": "custom.thing", "ts": "2024-05-05T13:00:00.000000Z", "detail": "x"},
 ]
@@ -273,7 +276,7 @@ def test_rules_drift_names_the_changed_file_across_logs(report: dict[str, Any]) 
 
 def test_reconsent_errors_minimization_and_other_records(report: dict[str, Any]) -> None:
     assert report["reconsent"] == {"present": True, "records": 3, "subjects": 2,
-                                   "by_reason": {"notice_changed": 2, "expired": 1}}
+                                   "by_reason": {"superseded_notice": 2, "expired": 1}}
     errors = report["errors"]
     assert errors["by_plugin"] == [{"plugin": "acme", "hook": "cdp_decide", "count": 1}]
     assert errors["by_error_type"] == {"ValueError": 1}
@@ -290,7 +293,7 @@ def test_reconsent_errors_minimization_and_other_records(report: dict[str, Any])
     other = report["other"]
     assert other["unknown_kinds"] == {"custom.thing": 1}
     assert other["unknown_records"] == 1
-    assert other["quarantine_purged"] == {"ttl": 3}
+    assert other["quarantine_purged"] == {"quarantine.expired": 1}
     assert len(other["keys_rotated"]) == 1
     summary = report["summary"]
     assert (summary["decisions"], summary["invalid"], summary["duplicates"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from cdp_plugin.audit.reporting import activity
 from cdp_plugin.audit.reporting.common import MAX_LISTED, NO_JURISDICTION, Record, _RulesLoad
 
 if TYPE_CHECKING:
@@ -140,8 +141,24 @@ def _rules_loaded(agg: ReportAggregator, record: Record, hour: str | None, log: 
     ))
 
 
+def _segment_changed(agg: ReportAggregator, record: Record, hour: str | None,
+                     log: str) -> None:
+    """A move outside an event decision (a tick, a withdrawal): the same counters as the
+    moves decisions list, so segment sizes follow every entry and exit."""
+    name = record.get("segment")
+    if not isinstance(name, str):
+        return
+    entered = record.get("entered") is True
+    agg.segment_totals[(name, entered)] += 1
+    agg.segment_modes[(name, record.get("active") is not False)] += 1
+    agg.segment_causes[_label(record.get("cause"), "(unknown)")] += 1
+    if hour is not None:
+        agg.segment_per_hour[(name, hour, entered)] += 1
+
+
 def _reconsent_due(agg: ReportAggregator, record: Record, hour: str | None, log: str) -> None:
-    agg.reconsent_reasons[_label(record.get("reason"), "(unknown)")] += 1
+    for reason in _strings(record.get("reasons")) or ["(unknown)"]:
+        agg.reconsent_reasons[reason] += 1
     subject = record.get("subject")
     if isinstance(subject, str):
         # Only counted: a hash is enough and keeps the pseudonyms themselves out of memory.
@@ -149,14 +166,13 @@ def _reconsent_due(agg: ReportAggregator, record: Record, hour: str | None, log:
 
 
 def _released(agg: ReportAggregator, record: Record, hour: str | None, log: str) -> None:
-    count = record.get("count")
-    agg.released += count if isinstance(count, int) else 1
+    agg.released += 1  # one record per held event
 
 
 def _purged(agg: ReportAggregator, record: Record, hour: str | None, log: str) -> None:
-    count = record.get("count")
-    agg.purged[_label(record.get("reason"), "(unknown)")] += (
-        count if isinstance(count, int) else 1)
+    """One record per held event, counted under each of its reasons (as drop reasons are)."""
+    for reason in _strings(record.get("reasons")) or ["(unknown)"]:
+        agg.purged[reason] += 1
 
 
 def _keys_rotated(agg: ReportAggregator, record: Record, hour: str | None, log: str) -> None:
@@ -173,13 +189,29 @@ HANDLERS: dict[str, Callable[[ReportAggregator, Record, str | None, str], None]]
     "event.invalid": _invalid,
     "event.duplicate": _counted_only,
     "plugin.error": _plugin_error,
+    "segment.changed": _segment_changed,
     "consent.recorded": _consent_recorded,
     "audit.repair": _repair,
     "rules.loaded": _rules_loaded,
     "consent.reconsent_due": _reconsent_due,
     "quarantine.released": _released,
     "quarantine.purged": _purged,
-    "subject.erased": _counted_only,
     "keys.rotated": _keys_rotated,
+    "activation.checked": activity.activation_checked,
+    "preferences.received": activity.preferences_received,
+    "preferences.frequency_caps": activity.frequency_caps,
+    "optin.requested": activity.optin,
+    "optin.confirmed": activity.optin,
+    "optin.cancelled": activity.optin,
+    "subject.exported": _counted_only,
+    "subject.erased": activity.subject_erased,
+    "subject.scrubbed": activity.subject_scrubbed,
+    "outbox.queued": activity.outbox_queued,
+    "outbox.attempt": activity.outbox_attempt,
+    "outbox.delivered": activity.outbox_outcome,
+    "outbox.retry": activity.outbox_outcome,
+    "outbox.dead_lettered": activity.outbox_outcome,
+    "retention.swept": activity.retention_swept,
 }
-"""The record kinds the report knows; any other kind is only counted, under ``other``."""
+"""The record kinds the report knows (every kind the plugin writes); any other kind is
+only counted, under ``other``."""

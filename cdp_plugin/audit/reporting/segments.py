@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from cdp_plugin.audit.reporting.common import _share
+from cdp_plugin.audit.reporting.common import _ranked, _share
 from cdp_plugin.audit.reporting.timeline import _Timeline
 
 if TYPE_CHECKING:
@@ -36,4 +36,4 @@ def segments_section(agg: ReportAggregator, timeline: _Timeline) -> dict[str, An
         }
         series[name] = points
     return {"unit": timeline.unit, "names": names, "per_segment": per_segment,
-            "series": series}
+            "series": series, "moves_outside_events": _ranked(agg.segment_causes)}
