@@ -19,6 +19,15 @@ finding by a type marker.
   separators (10 to 12 digits), and 7-digit local numbers after a word such as
   "call" or "phone".
 
+Text is normalized before it is scanned, so obfuscation does not hide a
+finding: NFKC (full-width and mathematical letters and digits, no-break
+spaces), zero-width and soft-hyphen characters removed, every script's
+decimal digits read as ASCII digits, ``%40`` read as ``@`` and ``(dot)`` or
+``[dot]`` as ``.``. When the normalized text holds a finding, the redacted
+text returned is the normalized one; otherwise the text is returned as it was.
+Mobile numbers written without separators are found in national formats
+whose prefix only mobiles use (UK, France, the Netherlands, Germany, China).
+
 Precision comes before coverage: a number is reported only when its shape and,
 where one exists, its check digit say it is what it looks like. Dates, times,
 prices, order and tracking numbers, versions, UUIDs and hashes are left alone;
@@ -36,6 +45,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from collections.abc import Callable
 
 from cdp_plugin.minimization.pii_checks import (
@@ -63,6 +73,7 @@ from cdp_plugin.minimization.pii_patterns import (
     PHONE_CUE,
     PHONE_INTL_PATTERN,
     PHONE_LOCAL_PATTERN,
+    PHONE_MOBILE_PATTERN,
     PHONE_NANP_PATTERN,
     PHONE_TRUNK_PATTERN,
     SSN_PATTERN,
@@ -199,6 +210,9 @@ class _Redaction:
     def phone_trunk(self, match: re.Match[str]) -> str:
         return self._phone(match, 10 <= sum(char.isdigit() for char in match.group(0)) <= 12)
 
+    def phone_mobile(self, match: re.Match[str]) -> str:
+        return self._phone(match, True)
+
     def phone_local(self, match: re.Match[str]) -> str:
         start = match.start()
         if PHONE_CUE.search(match.string, max(0, start - LOOKBEHIND), start) is None:
@@ -235,15 +249,47 @@ _DETECTORS: tuple[tuple[re.Pattern[str], str, Callable[[str], bool]], ...] = (
     (PHONE_INTL_PATTERN, "phone_intl", lambda text: "+" in text or "00" in text),
     (PHONE_NANP_PATTERN, "phone_nanp", _always),
     (PHONE_TRUNK_PATTERN, "phone_trunk", lambda text: "0" in text),
+    (PHONE_MOBILE_PATTERN, "phone_mobile", _always),
     (PHONE_LOCAL_PATTERN, "phone_local", lambda text: "-" in text or "." in text),
 )
+
+
+# Characters that render as nothing (or only at a line break) and can split a finding.
+_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u180e\u200b\u200c\u200d\u2060\u2061\u2062"
+                                    "\u2063\u2064\ufeff"), None)
+# Decimal digits of other scripts that NFKC leaves alone (Arabic-Indic, Persian,
+# Devanagari, Bengali, Thai...): each script's zero, and the nine after it.
+_DIGIT_ZEROS = (0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6,
+                0x0C66, 0x0CE6, 0x0D66, 0x0DE6, 0x0E50, 0x0ED0, 0x0F20, 0x1040, 0x17E0,
+                0x1810, 0x1946, 0x19D0)
+_DIGITS = {zero + n: str(n) for zero in _DIGIT_ZEROS for n in range(10)}
+_SPELLED_DOT = re.compile(r"\s?[(\[]dot[)\]]\s?", re.IGNORECASE)
+
+
+def _normalized(text: str) -> str:
+    """``text`` as the scan sees it (see the module docstring)."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE).translate(_DIGITS)
+    if "%40" in text:
+        text = text.replace("%40", "@")
+    if "dot" in text or "DOT" in text or "Dot" in text:
+        text = _SPELLED_DOT.sub(".", text)
+    return text
 
 
 def redact(text: str) -> tuple[str, tuple[str, ...]]:
     """``text`` with every finding replaced by its marker, and the sorted distinct types found.
 
-    Text with neither a digit nor an ``@`` (nor ``(at)``) is returned as it is, at once.
+    Text is normalized first (see the module docstring); text with neither a
+    digit nor an ``@`` (nor ``(at)``) once normalized is returned as it is, at once.
     """
+    normalized = _normalized(text)
+    redacted, found = _redact(normalized)
+    return (redacted, found) if found else (text, ())
+
+
+def _redact(text: str) -> tuple[str, tuple[str, ...]]:
+    """:func:`redact` on normalized text."""
     has_at = "@" in text or "at)" in text or "at]" in text
     has_digit = DIGIT.search(text) is not None
     if not has_at and not has_digit:

@@ -82,6 +82,15 @@ PHONE_TRUNK_PATTERN = re.compile(
     r"(?:(?<=\()0\d{1,4}\)[ .-]?\d{2,8}(?:[ .-]\d{2,8}){0,3}|(?<=0)\d{1,4}(?:[ .-]\d{2,8}){1,4})"
     r"(?!\w|[.,:/-]\d)"
 )
+# Mobile numbers written without separators, in national formats whose prefix only
+# mobiles use: UK 07xxx xxxxxx (11 digits), France and the Netherlands 06/07 (10),
+# Germany 015x-017x (11 or 12), China 13x-19x (11). Anything else run together is
+# too like an order or account number to call a phone. Only ASCII letters and digits
+# bound it, so a number written straight after Chinese or Japanese text is found.
+PHONE_MOBILE_PATTERN = re.compile(
+    r"(?<![A-Za-z0-9_+.,/:#-])(?:07[1-57-9]\d{8}|0[67]\d{8}|01[5-7]\d{8,9}|1[3-9]\d{9})"
+    r"(?![A-Za-z0-9_.,/-])"
+)
 # Local 7-digit numbers only where a word just before says it is a phone number.
 PHONE_LOCAL_PATTERN = re.compile(r"[2-9](?<![\w.-].)\d{2}[-.]\d{4}(?!\w|[.-]\d)")
 PHONE_CUE = re.compile(
