@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import IO
 
 from cdp_plugin.cli.common import Progress, Summary, add_config_options, config_from_args
+from cdp_plugin.errors import ConfigError
 from cdp_plugin.pipeline import Pipeline
 from cdp_plugin.synthetic import generate_stream
 from cdp_plugin.types import Outcome
@@ -66,10 +67,13 @@ def run_command(args: argparse.Namespace) -> int:
             source: IO[bytes] = sys.stdin.buffer
             total = None
         else:
-            source = stack.enter_context(open(args.events, "rb"))
+            source = stack.enter_context(_open_input(args.events))
             total = os.fstat(source.fileno()).st_size
+            if args.out != "-" and _same_file(args.events, args.out):
+                raise ConfigError(f"--out {args.out} is the input file: writing it would "
+                                  "empty the input before it is read; choose another file")
         out: IO[str] = sys.stdout if args.out == "-" else stack.enter_context(
-            open(args.out, "w", encoding="utf-8"))
+            _open_output(args.out))
         pipeline = stack.enter_context(Pipeline.from_config(config))
         progress = Progress(total)
         batch: list[bytes] = []
@@ -84,6 +88,29 @@ def run_command(args: argparse.Namespace) -> int:
         progress.finish(summary.processed)
     summary.emit(args.json, sys.stderr if args.out == "-" and not args.json else sys.stdout)
     return 0
+
+
+def _open_input(path: str) -> IO[bytes]:
+    try:
+        return open(path, "rb")
+    except OSError as error:
+        raise ConfigError(f"cannot read {path}: {error.strerror or type(error).__name__}"
+                          ) from None
+
+
+def _open_output(path: str) -> IO[str]:
+    try:
+        return open(path, "w", encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"cannot write {path}: {error.strerror or type(error).__name__}"
+                          ) from None
+
+
+def _same_file(first: str, second: str) -> bool:
+    try:
+        return os.path.samefile(first, second)
+    except OSError:  # the output does not exist yet
+        return False
 
 
 def _process(pipeline: Pipeline, batch: list[bytes], out: IO[str], summary: Summary) -> None:

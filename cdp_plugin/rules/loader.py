@@ -184,6 +184,9 @@ def _read(path: str, problems: list[RuleProblem]) -> _Document | None:
     except yaml.YAMLError as error:
         problems.append(RuleProblem(path, WHOLE_FILE, f"YAML error: {type(error).__name__}"))
         return None
+    except RecursionError:
+        problems.append(RuleProblem(path, WHOLE_FILE, "nested too deeply to be a rules file"))
+        return None
     finally:
         loader.dispose()
     if not isinstance(data, dict):
