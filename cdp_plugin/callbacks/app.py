@@ -50,6 +50,7 @@ from cdp_plugin.callbacks.settings import CallbackSettings
 from cdp_plugin.callbacks.subjects import erase_subject, export_subject
 from cdp_plugin.callbacks.work import unit_of_work
 from cdp_plugin.errors import AuditError, PluginError, StorageError
+from cdp_plugin.events import poison_problems
 from cdp_plugin.keys.master import derive_key
 from cdp_plugin.pipeline import Pipeline
 
@@ -171,10 +172,7 @@ class CallbackApp:
         _require_type(environ, "application/json")
         body = self._body(environ)
         message = self._authenticate(environ, body)
-        try:
-            payload = json.loads(body)
-        except (UnicodeDecodeError, ValueError):
-            raise HttpError(400, {"error": "invalid_json"}) from None
+        payload = decode_json(body, "invalid_json")
         try:
             updates = self.loader.load(payload)
         except PayloadError as exc:
@@ -223,7 +221,7 @@ class CallbackApp:
         token: Any = None
         try:
             if content_type == "application/json":
-                payload = json.loads(body)
+                payload = decode_json(body, "invalid_body")
                 token = payload.get("token") if isinstance(payload, dict) else None
             elif content_type == "application/x-www-form-urlencoded":
                 tokens = parse_qs(body.decode("ascii")).get("token")
@@ -317,3 +315,25 @@ def _batch_body(result: BatchResult) -> dict[str, Any]:
                            "expires_at": t.expires_at.isoformat(), "confirm_url": t.confirm_url}
                           for t in r.confirmations],
     } for r in result.results]}
+
+
+def decode_json(body: bytes, error: str) -> Any:
+    """The JSON value of a request body, or HttpError 400 ``{"error": error}``.
+
+    Refused as well as malformed JSON: nesting too deep to decode, ``NaN`` and
+    ``Infinity``, and strings or keys holding a NUL or a lone surrogate (which
+    no store accepts): a client's mistake is a 400, never a 500.
+    """
+    try:
+        payload = json.loads(body, parse_constant=_refuse_constant)
+        if isinstance(payload, dict) and poison_problems(payload):
+            raise ValueError("unstorable value")
+        if isinstance(payload, list) and poison_problems({"$": payload}):
+            raise ValueError("unstorable value")
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise HttpError(400, {"error": error}) from None
+    return payload
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError("not JSON")
