@@ -90,7 +90,13 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """Decode unpadded base64url, accepting only the one canonical spelling: the
+    decoder would otherwise skip stray characters and ignore the unused low bits
+    of the last character, so many texts would name one token."""
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(data) != text:
+        raise ValueError("not canonical base64url")
+    return data
 
 
 def request_confirmation(pipeline: Pipeline, settings: DoubleOptInSettings, subject_key: str,

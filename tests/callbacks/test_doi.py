@@ -166,3 +166,20 @@ def test_the_confirm_url_carries_the_token(make_client: MakeClient) -> None:
         always=True, confirm_url="https://prefs.test/confirm?t={token}"))
     [issued] = _grant_email(client, residency="US-CA")["confirmations"]
     assert issued["confirm_url"] == f"https://prefs.test/confirm?t={issued['token']}"
+
+
+def test_only_the_canonical_spelling_of_a_token_confirms(doi_client: Client) -> None:
+    [issued] = _grant_email(doi_client)["confirmations"]
+    version, body, mac = issued["token"].split(".")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    # A 32-byte MAC is 43 characters: the last one carries 2 unused bits, so three
+    # other characters decode to the same bytes; a stray character is skipped.
+    last = alphabet.index(mac[-1])
+    variants = [mac[:-1] + alphabet[(last & ~3) | low] for low in range(4)]
+    respelled = [m for m in variants if m != mac]
+    assert len(respelled) == 3
+    for token in (*(f"{version}.{body}.{m}" for m in respelled), f"{version}.{body}.{mac}!",
+                  f"{version}.{body}!.{mac}"):
+        assert _confirm(doi_client, token) == (400, {"error": "invalid_token"})
+    assert ("channel", "email") not in doi_client.grants()
+    assert _confirm(doi_client, issued["token"])[0] == 200
