@@ -232,7 +232,7 @@ def cdp_export_subject(subject_key: str, now: datetime, runtime: Runtime) -> (
     """Return what the plugin holds about the subject, for an access request,
     as sections of the export: section name to JSON-ready data.
 
-    Called once per access request (``GET /v1/subjects/{id}``), inside the unit
+    Called once per access request (``POST /v1/subject-requests``, ``access``), inside the unit
     of work that audits the access, with ``now`` the request time. Every
     implementation is called; each returns its sections, or ``None`` if it
     holds nothing. A section name the host already uses (``consent``,
@@ -250,7 +250,7 @@ def cdp_erase_subject(subject_key: str, now: datetime, runtime: Runtime) -> (
     """Delete what the plugin holds about the subject, for an erasure request,
     and return how many of each kind it deleted.
 
-    Called once per erasure (``DELETE /v1/subjects/{id}``) inside its unit of
+    Called once per erasure (``POST /v1/subject-requests``, ``erasure``) inside its unit of
     work, after every consent purpose was withdrawn (so
     ``cdp_apply_consent_change`` already ended the memberships) and before the
     erasure is audited. Every implementation is called; each returns kind to

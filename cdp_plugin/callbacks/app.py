@@ -2,15 +2,20 @@
 
 ==========================================  ==========================================
 ``POST /v1/preferences``                    one update or ``{"updates": [...]}`` (signed)
-``GET /v1/subjects/{id}/export``            everything held about the subject (signed)
-``DELETE /v1/subjects/{id}``                erase the subject (signed)
+``POST /v1/subject-requests``               access or erasure, the subject in the body (signed)
+``/v1/subjects/...``                        410: the old routes signed an empty body
 ``GET /v1/double-opt-in/confirm?token=``    a page whose button confirms (no change)
 ``POST /v1/double-opt-in/confirm``          confirm: ``token`` as JSON or form field
 ``GET /v1/health``                          liveness
 ==========================================  ==========================================
 
-Signed requests follow Standard Webhooks (:mod:`cdp_plugin.callbacks.auth`);
-a GET or DELETE signs its empty body. Every webhook id is stored with the
+Signed requests follow Standard Webhooks (:mod:`cdp_plugin.callbacks.auth`),
+which sign ``id.timestamp.body`` but not the method or path: every request
+that changes or reveals something is therefore a POST whose signed body says
+what it does and to whom (:mod:`cdp_plugin.callbacks.subject_request`). The
+former ``GET /v1/subjects/{id}/export`` and ``DELETE /v1/subjects/{id}``
+signed an empty body, so any unused signature would have served any subject;
+they answer 410. Every webhook id is stored with the
 method, path and body it came with: the same id with the same request is a
 duplicate (a POST or DELETE is acknowledged and not applied again; a GET is
 refused, so a captured export request cannot be replayed), with another
@@ -18,8 +23,7 @@ request it is a replay (401). Responses: 200 applied, 400 with field paths
 (never values), 401 authentication, 404, 405, 413 body too large, 415
 content type, 503 store or audit log unavailable (nothing applied; retry).
 
-Nothing about a subject is logged; a request's path holds the subject id,
-so a proxy in front of this application must not log paths either.
+Nothing about a subject is logged, and no path holds a subject id.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from cdp_plugin.callbacks.outbox import Outbox
 from cdp_plugin.callbacks.preferences import BatchResult, ReplayedWebhook, apply_preferences
 from cdp_plugin.callbacks.schemas import PayloadError, PayloadLoader
 from cdp_plugin.callbacks.settings import CallbackSettings
+from cdp_plugin.callbacks.subject_request import ACCESS, load_subject_request
 from cdp_plugin.callbacks.subjects import erase_subject, export_subject
 from cdp_plugin.callbacks.work import unit_of_work
 from cdp_plugin.errors import AuditError, PluginError, StorageError
@@ -65,6 +70,7 @@ _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found"
             503: "Service Unavailable"}
 DIGEST_LABEL = "webhook-request/v1"
 _SUBJECTS = "/v1/subjects/"
+_SUBJECT_REQUESTS = "/v1/subject-requests"
 _CONFIRM = "/v1/double-opt-in/confirm"
 _CONFIRM_STATUS = {"confirmed": 200, "already_confirmed": 200, "cancelled": 410,
                    "expired": 410, "unknown": 410}
@@ -153,14 +159,11 @@ class CallbackApp:
                 return 200, self._confirm_page(environ), "text/html; charset=utf-8"
             status, result = self._confirm(environ)
             return status, _json(result), "application/json"
+        if path == _SUBJECT_REQUESTS:
+            _allow(method, "POST")
+            return 200, _json(self._subject_request(environ, path)), "application/json"
         if path.startswith(_SUBJECTS):
-            rest = path[len(_SUBJECTS):]
-            if rest.endswith("/export"):
-                _allow(method, "GET")
-                subject_id = _subject(rest[: -len("/export")])
-                return 200, _json(self._export(environ, path, subject_id)), "application/json"
-            _allow(method, "DELETE")
-            return 200, _json(self._erase(environ, path, _subject(rest))), "application/json"
+            raise HttpError(410, {"error": "gone", "use": f"POST {_SUBJECT_REQUESTS}"})
         if path == "/v1/health":
             _allow(method, "GET")
             return 200, _json({"status": "ok"}), "application/json"
@@ -186,29 +189,30 @@ class CallbackApp:
                 raise HttpError(401, {"error": "unauthorized", "reason": "replayed_id"}) from None
         return _batch_body(result)
 
-    def _export(self, environ: Environ, path: str, subject_id: str) -> dict[str, Any]:
+    def _subject_request(self, environ: Environ, path: str) -> dict[str, Any]:
+        """An access or erasure request; the signed body names the subject and the kind."""
+        _require_type(environ, "application/json")
         body = self._body(environ)
         message = self._authenticate(environ, body)
-        webhook = (message.webhook_id, request_digest(self._digest_key, "GET", path, body))
+        try:
+            request = load_subject_request(decode_json(body, "invalid_json"))
+        except PayloadError as exc:
+            raise HttpError(400, {"error": "invalid_payload", "fields": exc.fields}) from None
+        webhook = (message.webhook_id, request_digest(self._digest_key, "POST", path, body))
+        answer: dict[str, Any] = {"subject_request_id": str(request.request_id),
+                                  "subject_request_type": request.request_type}
         with self.lock:
             try:
-                return export_subject(self.pipeline, subject_id, self.clock(), webhook=webhook)
-            except ReplayedWebhook:
-                raise HttpError(401, {"error": "unauthorized", "reason": "replayed_id"}) from None
-
-    def _erase(self, environ: Environ, path: str, subject_id: str) -> dict[str, Any]:
-        body = self._body(environ)
-        message = self._authenticate(environ, body)
-        webhook = (message.webhook_id, request_digest(self._digest_key, "DELETE", path, body))
-        with self.lock:
-            try:
-                erasure = erase_subject(self.pipeline, self.settings, subject_id, self.clock(),
-                                        webhook=webhook)
+                if request.request_type == ACCESS:
+                    return {**answer, **export_subject(self.pipeline, request.subject_id,
+                                                       self.clock(), webhook=webhook)}
+                erasure = erase_subject(self.pipeline, self.settings, request.subject_id,
+                                        self.clock(), webhook=webhook)
             except ReplayedWebhook:
                 raise HttpError(401, {"error": "unauthorized", "reason": "replayed_id"}) from None
         if erasure is None:
-            return {"status": "duplicate"}
-        return {"status": "erased", **erasure.as_dict()}
+            return {**answer, "status": "duplicate"}
+        return {**answer, "status": "erased", **erasure.as_dict()}
 
     def _confirm_page(self, environ: Environ) -> bytes:
         token = (parse_qs(environ.get("QUERY_STRING", "")).get("token") or [""])[0]
@@ -279,12 +283,6 @@ def _path(environ: Environ) -> str:
         return raw.encode("latin-1").decode("utf-8")
     except (UnicodeEncodeError, UnicodeDecodeError):
         raise HttpError(400, {"error": "invalid_path"}) from None
-
-
-def _subject(text: str) -> str:
-    if not text or "/" in text or len(text) > 256:
-        raise HttpError(404, {"error": "not_found"})
-    return text
 
 
 def _allow(method: str, *allowed: str) -> None:

@@ -25,8 +25,8 @@ PRUNE_EVERY_SECONDS = 3600.0
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve = commands.add_parser(
         "serve", help="serve the preference-center callback endpoints",
-        description="Serve POST /v1/preferences, GET /v1/subjects/ID/export, DELETE "
-                    "/v1/subjects/ID and the double opt-in confirmation on waitress, and "
+        description="Serve POST /v1/preferences, POST /v1/subject-requests (access and "
+                    "erasure) and the double opt-in confirmation on waitress, and "
                     "deliver queued suppression and erasure notices in the background. "
                     "Requests are authenticated with Standard Webhooks signatures under the "
                     "secrets in CDP_PLUGIN_WEBHOOK_SECRETS (or plugins.callbacks.webhook_secrets "

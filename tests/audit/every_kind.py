@@ -88,6 +88,12 @@ class _Signer:
         return response.json
 
 
+def subject_request(kind: str, subject: str) -> dict[str, Any]:
+    """An OpenDSR-shaped access or erasure request with a fixed id."""
+    return {"subject_request_type": kind, "subject_id": subject,
+            "subject_request_id": "4c4b7f8e-6d43-4c6e-9a57-0f2d1b7c9e01"}
+
+
 def _update(subject: str, at: datetime, **sections: Any) -> dict[str, Any]:
     return {"subject_id": subject, "captured_at": at.isoformat(), **sections}
 
@@ -166,8 +172,8 @@ def _callbacks(client: Client, clock: _Clock) -> None:
         assert outbox.deliver_due().retried == 1
         clock.now += timedelta(minutes=5)
         assert outbox.deliver_due().dead == 1
-    signed("GET", "/v1/subjects/user-cleo/export")
-    signed("DELETE", "/v1/subjects/user-cleo")
+    signed("POST", "/v1/subject-requests", subject_request("access", "user-cleo"))
+    signed("POST", "/v1/subject-requests", subject_request("erasure", "user-cleo"))
 
 
 def write_every_kind(make_pipeline: MakePipeline, config: Config) -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -73,12 +74,24 @@ class Client:
     def post(self, payload: Any, **kwargs: Any) -> Response:
         return self.request("POST", "/v1/preferences", encode(payload), **kwargs)
 
+    def subject_request(self, kind: str, subject_id: str, request_id: str | None = None,
+                        **kwargs: Any) -> Response:
+        """``POST /v1/subject-requests`` for an ``access`` or ``erasure``."""
+        return self.request("POST", "/v1/subject-requests",
+                            subject_request_body(kind, subject_id, request_id), **kwargs)
+
     def current(self, subject_id: str = USER) -> dict[tuple[str, str], CurrentConsent]:
         key = self.pipeline.runtime.pseudonymizer.subject(subject_id)
         return self.pipeline.runtime.store.current_consent(key)
 
     def grants(self, subject_id: str = USER) -> dict[tuple[str, str], bool]:
         return {k: v.granted for k, v in self.current(subject_id).items()}
+
+
+def subject_request_body(kind: str, subject_id: str, request_id: str | None = None) -> bytes:
+    """The signed body of an OpenDSR-shaped access or erasure request."""
+    return encode({"subject_request_type": kind, "subject_id": subject_id,
+                   "subject_request_id": request_id or str(uuid.uuid4())})
 
 
 def encode(payload: Any) -> bytes:

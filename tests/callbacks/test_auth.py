@@ -174,7 +174,7 @@ def test_one_byte_tamper_really_changes_one_byte(client: Client) -> None:
 
 
 def test_export_and_erase_need_a_signature_too(client: Client) -> None:
-    export = client.request("GET", "/v1/subjects/u-1/export", sign=False)
-    erase = client.request("DELETE", "/v1/subjects/u-1", sign=False)
+    export = client.subject_request("access", "u-1", sign=False)
+    erase = client.subject_request("erasure", "u-1", sign=False)
     assert (export.status, erase.status) == (401, 401)
     assert export.json["reason"] == erase.json["reason"] == "missing_headers"

@@ -8,6 +8,7 @@ import json
 import logging
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pytest
 
@@ -17,7 +18,7 @@ from cdp_plugin.cli import subject as subject_cli
 from cdp_plugin.config import Config
 from cdp_plugin.keys.keyring import Keyring, KeyShredded
 from cdp_plugin.types import Status
-from tests.callbacks.conftest import T0, Client, MakeClient, update
+from tests.callbacks.conftest import T0, Client, MakeClient, encode, subject_request_body, update
 from tests.conftest import RULES_DIR, audit_records
 from tests.events import ALL_GRANTED, track
 
@@ -73,9 +74,10 @@ def esp_client(make_client: MakeClient) -> Client:
 
 def test_export_returns_everything_held_and_cannot_be_replayed(esp_client: Client) -> None:
     populated = _populate(esp_client)
-    headers = signed_headers(esp_client.secret, b"")
+    body = subject_request_body("access", USER_ID)
+    headers = signed_headers(esp_client.secret, body)
 
-    response = esp_client.request("GET", f"/v1/subjects/{USER_ID}/export", headers=headers,
+    response = esp_client.request("POST", "/v1/subject-requests", body, headers=headers,
                                   sign=False)
 
     assert response.status == 200
@@ -96,7 +98,7 @@ def test_export_returns_everything_held_and_cannot_be_replayed(esp_client: Clien
     [audited] = audit_records(esp_client.pipeline, "subject.exported")
     assert audited["subject"] == populated["key"] and audited["quarantined"] == 3
 
-    replay = esp_client.request("GET", f"/v1/subjects/{USER_ID}/export", headers=headers,
+    replay = esp_client.request("POST", "/v1/subject-requests", body, headers=headers,
                                 sign=False)
     assert replay.status == 401 and replay.json["reason"] == "replayed_id"
 
@@ -112,7 +114,7 @@ def test_erasure_leaves_no_identifier_and_no_readable_field(
     # The raw events held in quarantine do carry the identifiers until the erasure.
     assert any(EMAIL in hits for hits in _files_holding(config.data_dir, IDENTIFIERS).values())
 
-    response = esp_client.request("DELETE", f"/v1/subjects/{USER_ID}")
+    response = esp_client.subject_request("erasure", USER_ID)
 
     assert response.status == 200
     erased = response.json
@@ -142,25 +144,64 @@ def test_erasure_leaves_no_identifier_and_no_readable_field(
     esp_client.pipeline.close()
     # Nor may an unkeyed hash of a request naming the subject let a guess be confirmed.
     path_hashes = tuple(hashlib.sha256(f"{method} /v1/subjects/{USER_ID}\n".encode()).hexdigest()
-                        for method in ("DELETE", "GET"))
+                        for method in ("DELETE", "GET", "POST"))
     assert _files_holding(tmp_path, IDENTIFIERS + path_hashes) == {}
     logged = caplog.text
     assert not [identifier for identifier in IDENTIFIERS if identifier in logged]
 
 
 def test_an_erasure_request_is_applied_once_per_webhook_id(esp_client: Client) -> None:
-    headers = signed_headers(esp_client.secret, b"")
-    first = esp_client.request("DELETE", f"/v1/subjects/{USER_ID}", headers=headers,
+    body = subject_request_body("erasure", USER_ID)
+    headers = signed_headers(esp_client.secret, body)
+    first = esp_client.request("POST", "/v1/subject-requests", body, headers=headers,
                                sign=False)
-    retry = signed_headers(esp_client.secret, b"", webhook_id=headers["webhook-id"])
-    second = esp_client.request("DELETE", f"/v1/subjects/{USER_ID}", headers=retry, sign=False)
-    other = signed_headers(esp_client.secret, b"", webhook_id=headers["webhook-id"])
-    moved = esp_client.request("DELETE", "/v1/subjects/someone-else", headers=other, sign=False)
+    retry = signed_headers(esp_client.secret, body, webhook_id=headers["webhook-id"])
+    second = esp_client.request("POST", "/v1/subject-requests", body, headers=retry,
+                                sign=False)
+    moved_body = subject_request_body("erasure", "someone-else")
+    other = signed_headers(esp_client.secret, moved_body, webhook_id=headers["webhook-id"])
+    moved = esp_client.request("POST", "/v1/subject-requests", moved_body, headers=other,
+                               sign=False)
 
     assert (first.status, second.status, moved.status) == (200, 200, 401)
-    assert second.json == {"status": "duplicate"}
+    assert second.json["status"] == "duplicate"
     key = esp_client.pipeline.runtime.pseudonymizer.subject(USER_ID)
     assert len(esp_client.pipeline.runtime.store.tombstones(key)) == 1
+
+
+def test_a_signature_serves_only_the_request_it_signed(esp_client: Client) -> None:
+    """Standard Webhooks sign id.timestamp.body: the body must name subject and kind."""
+    _populate(esp_client)
+    body = subject_request_body("access", USER_ID)
+    headers = signed_headers(esp_client.secret, body)
+    for other in (subject_request_body("access", "someone-else"),
+                  subject_request_body("erasure", USER_ID)):
+        stolen = esp_client.request("POST", "/v1/subject-requests", other, headers=headers,
+                                    sign=False)
+        assert stolen.status == 401
+    key = esp_client.pipeline.runtime.pseudonymizer.subject(USER_ID)
+    assert esp_client.pipeline.runtime.store.tombstones(key) == []
+    # The old routes signed an empty body, so one signature served any subject: gone.
+    empty = signed_headers(esp_client.secret, b"")
+    for method, path in (("GET", f"/v1/subjects/{USER_ID}/export"),
+                         ("DELETE", f"/v1/subjects/{USER_ID}")):
+        response = esp_client.request(method, path, headers=empty, sign=False)
+        assert response.status == 410 and response.json["use"] == "POST /v1/subject-requests"
+    assert audit_records(esp_client.pipeline, "subject.exported") == []
+
+
+@pytest.mark.parametrize("payload", [
+    {"subject_request_type": "delete", "subject_id": "u", "subject_request_id": str(uuid4())},
+    {"subject_request_type": "access", "subject_request_id": str(uuid4())},
+    {"subject_request_type": "access", "subject_id": "u", "subject_request_id": "nope"},
+    {"subject_request_type": "access", "subject_id": "u", "subject_request_id": str(uuid4()),
+     "jane@example.com": 1},
+])
+def test_a_malformed_subject_request_is_a_400_naming_fields(esp_client: Client,
+                                                            payload: dict[str, Any]) -> None:
+    response = esp_client.request("POST", "/v1/subject-requests", encode(payload))
+    assert response.status == 400 and response.json["error"] == "invalid_payload"
+    assert "jane@example.com" not in response.body.decode()
 
 
 def _cli(argv: list[str]) -> int:
