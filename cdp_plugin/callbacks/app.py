@@ -52,7 +52,7 @@ from cdp_plugin.callbacks.preferences import BatchResult, ReplayedWebhook, apply
 from cdp_plugin.callbacks.schemas import PayloadError, PayloadLoader
 from cdp_plugin.callbacks.settings import CallbackSettings
 from cdp_plugin.callbacks.subject_request import ACCESS, load_subject_request
-from cdp_plugin.callbacks.subjects import erase_subject, export_subject
+from cdp_plugin.callbacks.subjects import erase_subject, export_subject, forwarded_counts
 from cdp_plugin.callbacks.work import unit_of_work
 from cdp_plugin.errors import AuditError, PluginError, StorageError
 from cdp_plugin.events import poison_problems
@@ -201,11 +201,17 @@ class CallbackApp:
         webhook = (message.webhook_id, request_digest(self._digest_key, "POST", path, body))
         answer: dict[str, Any] = {"subject_request_id": str(request.request_id),
                                   "subject_request_type": request.request_type}
+        forwarded = None
+        if request.request_type == ACCESS:  # the log scan is slow: do it before the lock
+            runtime = self.pipeline.runtime
+            forwarded = forwarded_counts(runtime.config.audit_dir,
+                                         runtime.pseudonymizer.subject(request.subject_id))
         with self.lock:
             try:
                 if request.request_type == ACCESS:
                     return {**answer, **export_subject(self.pipeline, request.subject_id,
-                                                       self.clock(), webhook=webhook)}
+                                                       self.clock(), webhook=webhook,
+                                                       forwarded=forwarded)}
                 erasure = erase_subject(self.pipeline, self.settings, request.subject_id,
                                         self.clock(), webhook=webhook)
             except ReplayedWebhook:

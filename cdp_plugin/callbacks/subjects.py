@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -88,19 +88,25 @@ def _audit_records(audit_dir: Path, subject_key: str) -> Iterator[dict[str, Any]
         for segment in segments:
             with segment.open("rb") as handle:
                 for line in handle:
-                    if needle in line:
+                    # A line still being written (no newline yet) is not a record yet.
+                    if needle in line and line.endswith(b"\n"):
                         record = json.loads(line)
                         if record.get("subject") == subject_key:
                             yield record
 
 
-def forwarded_counts(pipeline: Pipeline, subject_key: str) -> dict[str, Any]:
+def forwarded_counts(audit_dir: Path, subject_key: str) -> dict[str, Any]:
     """How many of the subject's events were forwarded, in total and per destination,
-    read from the audit logs (every worker's) of the pipeline's audit directory."""
-    pipeline.runtime.audit_log.flush()
+    read from the audit logs (every worker's) under ``audit_dir``.
+
+    Reads only files, never the store or a writer's state, so it runs outside
+    the application lock: a scan of a long log must not stall every webhook.
+    Records of a unit of work not yet committed are not on disk yet (the
+    writer flushes before the store commits), so they are not counted.
+    """
     total = 0
     by_destination: Counter[str] = Counter()
-    for record in _audit_records(pipeline.runtime.config.audit_dir, subject_key):
+    for record in _audit_records(audit_dir, subject_key):
         if record.get("kind") == "event.decision" and record.get("action") == "allow":
             total += 1
             by_destination.update(record.get("destinations") or [])
@@ -108,7 +114,8 @@ def forwarded_counts(pipeline: Pipeline, subject_key: str) -> dict[str, Any]:
 
 
 def export_subject(pipeline: Pipeline, subject_id: str, now: datetime, *,
-                   webhook: tuple[str, str] | None = None) -> dict[str, Any]:
+                   webhook: tuple[str, str] | None = None,
+                   forwarded: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Everything held about the subject as JSON-ready data, and audit the access.
 
     Sections: consent (current state and full history), preferences,
@@ -117,7 +124,8 @@ def export_subject(pipeline: Pipeline, subject_id: str, now: datetime, *,
     (``cdp_export_subject``; segmentation: segments with the clauses that
     hold now, and features). ``webhook`` is the request's ``(id, digest)``: a
     known id raises ReplayedWebhook, even with the same digest (an export is
-    never served twice for one id). Raises StorageError, AuditError or
+    never served twice for one id). ``forwarded`` is :func:`forwarded_counts`
+    when the caller read it already, outside its lock. Raises StorageError, AuditError or
     PluginError (a failing stage: nothing is returned).
     """
     runtime = pipeline.runtime
@@ -145,7 +153,8 @@ def export_subject(pipeline: Pipeline, subject_id: str, now: datetime, *,
             },
             "preferences": {"residency": preferences.get(RESIDENCY), **preferences},
             "quarantined_events": held,
-            "forwarded": forwarded_counts(pipeline, subject_key),
+            "forwarded": dict(forwarded) if forwarded is not None else forwarded_counts(
+                runtime.config.audit_dir, subject_key),
             "double_opt_in": [_optin(r) for r in store.optin_list(subject_key)],
             "notices": [{"destination": n.destination, "type": n.kind, "status": n.status,
                          "attempts": n.attempts, "created_at": n.created_at.isoformat()}

@@ -235,3 +235,23 @@ def test_cli_export_and_erase(make_client: MakeClient, config: Config, tmp_path:
     after = json.loads(capsys.readouterr().out)
     assert after["quarantined_events"] == [] and after["features"]["profiling"] == {}
     assert [e["deleted"]["quarantined_events"] for e in after["erasures"]] == [3]
+
+
+def test_the_export_reads_the_audit_log_outside_the_application_lock(
+        esp_client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scan of a long audit log must not stall every other webhook."""
+    from cdp_plugin.callbacks import subjects
+
+    populated = _populate(esp_client)
+    held_during_scan: list[bool] = []
+    scan = subjects._audit_records
+
+    def watched(audit_dir: Path, subject_key: str) -> Any:
+        held_during_scan.append(esp_client.app.lock.locked())
+        yield from scan(audit_dir, subject_key)
+
+    monkeypatch.setattr(subjects, "_audit_records", watched)
+    response = esp_client.subject_request("access", USER_ID)
+    assert response.status == 200
+    assert response.json["forwarded"]["events"] == populated["forwarded"] > 0
+    assert held_during_scan == [False]
