@@ -15,6 +15,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+from cdp_plugin.audit.records import (
+    EventDecision,
+    EventDuplicate,
+    EventInvalid,
+    QuarantinePurged,
+    QuarantineReleased,
+    SegmentMove,
+)
 from cdp_plugin.errors import InvalidEvent, PluginError
 from cdp_plugin.events import decode_line, parse_event
 from cdp_plugin.types import (
@@ -63,8 +71,7 @@ class EventDecisions(PipelineCore):
             return self._reject(exc)
         store = self.runtime.store
         if not store.remember_message(event.message_id, self.clock()):
-            self.hooks.audit({"kind": "event.duplicate", "message_id": event.message_id,
-                              "subject": event.subject_key})
+            self.hooks.audit(EventDuplicate(event.message_id, event.subject_key))
             return Outcome(Status.DUPLICATE, event.message_id, ("duplicate",))
         try:
             outcome = self._decide_and_apply(event)
@@ -128,9 +135,8 @@ class EventDecisions(PipelineCore):
                 continue
             store.quarantine_remove([held.id])
             released = outcome.status is Status.FORWARDED
-            self.hooks.audit({"kind": "quarantine.released" if released else "quarantine.purged",
-                              "message_id": held.message_id, "subject": subject_key,
-                              "reasons": list(outcome.reasons)})
+            settle = QuarantineReleased if released else QuarantinePurged
+            self.hooks.audit(settle(held.message_id, subject_key, tuple(outcome.reasons)))
             if released:
                 self.hooks.announce_quarantine_released(outcome)
             settled.append(outcome)
@@ -153,8 +159,7 @@ class EventDecisions(PipelineCore):
         return frozenset(name for name, wanted in served.items() if wanted & purposes)
 
     def _reject(self, exc: InvalidEvent) -> Outcome:
-        entry = self.hooks.audit({"kind": "event.invalid", "message_id": exc.message_id,
-                                  "problems": exc.fields})
+        entry = self.hooks.audit(EventInvalid(exc.message_id, dict(exc.fields)))
         self.hooks.announce_ingest_error(IngestError(
             "validation", VALIDATION_PLUGIN, "InvalidEvent", str(exc), exc.message_id,
             tuple(sorted(exc.fields))))
@@ -173,17 +178,10 @@ class EventDecisions(PipelineCore):
                         changes: Sequence[SegmentChange] = (),
                         destinations: frozenset[str] = frozenset(),
                         chosen_by: Mapping[str, str] | None = None) -> AuditEntry:
-        return self.hooks.audit({
-            "kind": "event.decision", "message_id": event.message_id,
-            "subject": event.subject_key, "type": event.type, "event": event.name,
-            "action": decision.action.value, "reasons": list(decision.reasons),
-            "purposes": sorted(decision.purposes),
-            "consent": {p: s.value for p, s in sorted(consent.purposes.items())},
-            "jurisdiction": consent.jurisdiction,
-            "destinations": sorted(destinations),
-            "rules_version": self.runtime.rules.version,
-            "minimization": dict(summary or {}),
-            "minimization_rules": dict(chosen_by or {}),
-            "segments": [{"segment": c.segment, "entered": c.entered, "active": c.active}
-                         for c in changes],
-        })
+        return self.hooks.audit(EventDecision(
+            event.message_id, event.subject_key, event.type, event.name,
+            decision.action.value, tuple(decision.reasons), tuple(sorted(decision.purposes)),
+            {p: s.value for p, s in sorted(consent.purposes.items())}, consent.jurisdiction,
+            tuple(sorted(destinations)), self.runtime.rules.version, dict(summary or {}),
+            dict(chosen_by or {}),
+            tuple(SegmentMove(c.segment, c.entered, c.active) for c in changes)))

@@ -18,14 +18,14 @@ pipeline needs around it:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection
 from datetime import datetime
 from functools import partial
 from typing import Any
 
 from pluggy import HookCaller
 
-from cdp_plugin.audit.records import AuditRecord, record_from_mapping
+from cdp_plugin.audit.records import AuditRecord, PluginFailed
 from cdp_plugin.errors import AuditError, PluginError
 from cdp_plugin.hookpolicy import CdpPluginManager
 from cdp_plugin.runtime import Runtime
@@ -152,16 +152,15 @@ class HookRunner:
 
     # --- auditing ---------------------------------------------------------------------
 
-    def audit(self, record: AuditRecord | Mapping[str, Any]) -> AuditEntry:
+    def audit(self, record: AuditRecord) -> AuditEntry:
         """Write one audit record or raise AuditError (the caller must not forward).
 
-        A mapping is read into its typed record first (see
-        :func:`~cdp_plugin.audit.records.record_from_mapping`); one of a kind
-        no record class knows, or with a field that does not fit, raises
-        AuditError and nothing is written.
+        Only typed records (:mod:`cdp_plugin.audit.records`) are written:
+        anything else raises AuditError and nothing is written.
         """
         if not isinstance(record, AuditRecord):
-            record = record_from_mapping(record)
+            raise AuditError(f"not an audit record: {type(record).__name__}; build one of "
+                             "the classes in cdp_plugin.audit.records")
         try:
             entry = self.write_audit(record)
         except PluginError as exc:
@@ -176,9 +175,8 @@ class HookRunner:
     def audit_plugin_error(self, exc: PluginError, subject_key: str | None,
                            message_id: str | None = None) -> AuditEntry:
         """The ``plugin.error`` record: which plugin failed in which hook, no details."""
-        return self.audit({"kind": "plugin.error", "message_id": message_id,
-                           "subject": subject_key, "plugin": exc.plugin, "hook": exc.hook,
-                           "error_type": type(exc.cause).__name__})
+        return self.audit(PluginFailed(message_id, subject_key, exc.plugin, exc.hook,
+                                       type(exc.cause).__name__))
 
     # --- observers, delivered after the commit -------------------------------------------
 

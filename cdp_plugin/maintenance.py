@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+from cdp_plugin.audit.records import KeysRotated, QuarantinePurged, ReconsentFound, RetentionSwept
 from cdp_plugin.consent.reconsent import find_reconsent_due
 from cdp_plugin.keys.keyring import Keyring
 from cdp_plugin.retention import SweepReport, sweep
@@ -35,8 +36,8 @@ class ScheduledMaintenance(PipelineCore):
                 if store.get_meta(marker) == finding:
                     continue
                 store.set_meta(marker, finding)
-                self.hooks.audit({"kind": "consent.reconsent_due", "subject": item.subject_key,
-                                  "reasons": list(item.reasons), "items": list(item.items)})
+                self.hooks.audit(ReconsentFound(item.subject_key, tuple(item.reasons),
+                                                tuple(item.items)))
                 self.hooks.announce_reconsent_due(item)
         return due
 
@@ -49,9 +50,8 @@ class ScheduledMaintenance(PipelineCore):
             store = self.runtime.store
             expired = store.quarantine_expired(now or self.clock())
             for held in expired:
-                self.hooks.audit({"kind": "quarantine.purged", "message_id": held.message_id,
-                                  "subject": held.subject_key,
-                                  "reasons": ["quarantine.expired"]})
+                self.hooks.audit(QuarantinePurged(held.message_id, held.subject_key,
+                                                  ("quarantine.expired",)))
             store.quarantine_remove([held.id for held in expired])
         return len(expired)
 
@@ -61,10 +61,9 @@ class ScheduledMaintenance(PipelineCore):
         with self.unit_of_work():
             report = sweep(self.runtime, self.runtime.rules.retention, now or self.clock())
             for purged in report.purged:
-                self.hooks.audit({"kind": "quarantine.purged", "message_id": purged.message_id,
-                                  "subject": purged.subject_key,
-                                  "reasons": ["retention.expired"]})
-            self.hooks.audit({"kind": "retention.swept", **report.as_dict()})
+                self.hooks.audit(QuarantinePurged(purged.message_id, purged.subject_key,
+                                                  ("retention.expired",)))
+            self.hooks.audit(RetentionSwept(report.at, report.counts(), report.cutoffs))
         return report
 
     def tick(self, now: datetime | None = None) -> list[SegmentChange]:
@@ -87,7 +86,6 @@ class ScheduledMaintenance(PipelineCore):
         subject = None if subject_id is None else pseudonymizer.subject(subject_id)
         with self.unit_of_work():
             rotated = Keyring(self.runtime.store, pseudonymizer.master_keys).rotate(subject)
-            self.hooks.audit({"kind": "keys.rotated",
-                              "master_key": pseudonymizer.master_keys.current.key_id,
-                              "subject": subject, "subjects": rotated})
+            self.hooks.audit(KeysRotated(pseudonymizer.master_keys.current.key_id, subject,
+                                         rotated))
         return rotated

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 
 from cdp_plugin.audit.log import AuditLog
+from cdp_plugin.audit.records import RulesLoaded
 from cdp_plugin.config import Config, load_config
 from cdp_plugin.event_decisions import VALIDATION_PLUGIN, RawEvent
 from cdp_plugin.keys.audit_signer import load_audit_signer
@@ -80,9 +81,8 @@ class Pipeline(SubjectRequests, ScheduledMaintenance):
                                      load_entrypoints=config.load_entrypoints,
                                      extra_plugins=plugins)
             pipeline = cls(runtime, pm, clock)
-            pipeline.hooks.audit({"kind": "rules.loaded", "rules_version": rules.version,
-                                  "files": dict(rules.file_hashes),
-                                  "plugins": plugin_names(pm)})
+            pipeline.hooks.audit(RulesLoaded(rules.version, dict(rules.file_hashes),
+                                             tuple(plugin_names(pm))))
             audit_log.flush()
             cleanup.pop_all()
         pipeline.hooks.deliver()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from cdp_plugin.audit.records import ActivationChecked, ConsentRecorded, PurposeChange
 from cdp_plugin.errors import PluginError
 from cdp_plugin.event_decisions import EventDecisions
 from cdp_plugin.types import ConsentResult, ConsentUpdate, ContactDecision, ContactRequest
@@ -33,15 +34,11 @@ class SubjectRequests(EventDecisions):
                 raise PluginError("none", "cdp_record_consent",
                                   LookupError("no plugin records consent"))
             changes = list(result)
-            self.hooks.audit({
-                "kind": "consent.recorded", "subject": subject_key, "source": update.source,
-                "captured_at": update.captured_at.isoformat(),
-                "notice_version": update.notice_version,
-                "purposes": dict(update.purposes), "channels": dict(update.channels),
-                "topics": dict(update.topics),
-                "changes": [{"purpose": c.purpose, "previous": c.previous.value,
-                             "current": c.current.value} for c in changes],
-            })
+            self.hooks.audit(ConsentRecorded(
+                subject_key, update.source, update.captured_at, update.notice_version,
+                dict(update.purposes), dict(update.channels), dict(update.topics),
+                tuple(PurposeChange(c.purpose, c.previous.value, c.current.value)
+                      for c in changes)))
             for change in changes:
                 self.hooks.announce_consent_changed(change)
                 # A withdrawal ends the segments (and feature state) the purpose
@@ -67,7 +64,6 @@ class SubjectRequests(EventDecisions):
             except PluginError as exc:
                 answer = ContactDecision(False, "plugin_error")
                 self.hooks.audit_plugin_error(exc, request.subject_key)
-            self.hooks.audit({"kind": "activation.checked", "subject": request.subject_key,
-                              "channel": channel, "topic": topic, "purpose": purpose,
-                              "allowed": answer.allowed, "reason": answer.reason})
+            self.hooks.audit(ActivationChecked(request.subject_key, channel, topic, purpose,
+                                               answer.allowed, answer.reason))
         return answer

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
 
+from cdp_plugin.audit.records import SegmentChanged
 from cdp_plugin.hookpolicy import CdpPluginManager
 from cdp_plugin.hookrunner import HookRunner
 from cdp_plugin.runtime import Runtime
@@ -95,8 +96,6 @@ class PipelineCore:
     def _segments_changed(self, changes: Sequence[SegmentChange], cause: str) -> None:
         """Audit segment changes made outside an event decision; announce them."""
         for change in changes:
-            self.hooks.audit({"kind": "segment.changed", "subject": change.subject_key,
-                              "segment": change.segment, "entered": change.entered,
-                              "active": change.active, "at": change.at.isoformat(),
-                              "cause": cause})
+            self.hooks.audit(SegmentChanged(change.subject_key, change.segment, change.entered,
+                                            change.active, change.at, cause))
             self.hooks.announce_segment_changed(change)
