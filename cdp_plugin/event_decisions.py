@@ -25,6 +25,7 @@ from cdp_plugin.audit.records import (
 )
 from cdp_plugin.errors import InvalidEvent, PluginError
 from cdp_plugin.events import decode_line, parse_event
+from cdp_plugin.minimization.pii_guard import redact
 from cdp_plugin.types import (
     Action,
     AuditEntry,
@@ -70,15 +71,16 @@ class EventDecisions(PipelineCore):
         except InvalidEvent as exc:
             return self._reject(exc)
         store = self.runtime.store
-        if not store.remember_message(event.message_id, self.clock()):
-            self.hooks.audit(EventDuplicate(event.message_id, event.subject_key))
+        message_key = self._message_key(event.message_id)
+        if not store.remember_message(message_key, self.clock()):
+            self.hooks.audit(EventDuplicate(message_key, event.subject_key))
             return Outcome(Status.DUPLICATE, event.message_id, ("duplicate",))
         try:
             outcome = self._decide_and_apply(event)
             assert outcome is not None  # only held events can stay undecided
             return outcome
         except PluginError as exc:
-            store.forget_message(event.message_id)  # a retry after the fix is no replay
+            store.forget_message(message_key)  # a retry after the fix is no replay
             return self._plugin_failed(event, exc)
 
     def _decide_and_apply(self, event: Event, held: bool = False) -> Outcome | None:
@@ -149,7 +151,7 @@ class EventDecisions(PipelineCore):
             return Decision.drop(*decision.reasons, "quarantine.full")
         now = self.clock()
         held = {"event": dict(event.payload), "headers": dict(event.headers)}
-        store.quarantine_add(event.subject_key, event.message_id,
+        store.quarantine_add(event.subject_key, self._message_key(event.message_id),
                              json.dumps(held, separators=(",", ":")),
                              now, now + timedelta(hours=config.quarantine_ttl_hours))
         return decision
@@ -158,18 +160,24 @@ class EventDecisions(PipelineCore):
         served = self.runtime.rules.purposes.destinations
         return frozenset(name for name, wanted in served.items() if wanted & purposes)
 
+    def _message_key(self, message_id: str) -> str:
+        """The keyed stand-in for ``messageId`` in the store and the audit log."""
+        return self.runtime.pseudonymizer.message(message_id)
+
     def _reject(self, exc: InvalidEvent) -> Outcome:
-        entry = self.hooks.audit(EventInvalid(exc.message_id, dict(exc.fields)))
+        message_key = None if exc.message_id is None else self._message_key(exc.message_id)
+        entry = self.hooks.audit(EventInvalid(message_key, dict(exc.fields)))
         self.hooks.announce_ingest_error(IngestError(
-            "validation", VALIDATION_PLUGIN, "InvalidEvent", str(exc), exc.message_id,
+            "validation", VALIDATION_PLUGIN, "InvalidEvent", str(exc), message_key,
             tuple(sorted(exc.fields))))
         return Outcome(Status.INVALID, exc.message_id, exc.reasons,
                        audit_index=entry.index)
 
     def _plugin_failed(self, event: Event, exc: PluginError) -> Outcome:
-        entry = self.hooks.audit_plugin_error(exc, event.subject_key, event.message_id)
+        message_key = self._message_key(event.message_id)
+        entry = self.hooks.audit_plugin_error(exc, event.subject_key, message_key)
         self.hooks.announce_ingest_error(IngestError(
-            exc.hook, exc.plugin, type(exc.cause).__name__, str(exc), event.message_id))
+            exc.hook, exc.plugin, type(exc.cause).__name__, str(exc), message_key))
         return Outcome(Status.DROPPED, event.message_id,
                        ("plugin_error", f"plugin:{exc.plugin}"), audit_index=entry.index)
 
@@ -178,8 +186,9 @@ class EventDecisions(PipelineCore):
                         changes: Sequence[SegmentChange] = (),
                         destinations: frozenset[str] = frozenset(),
                         chosen_by: Mapping[str, str] | None = None) -> AuditEntry:
+        name = None if event.name is None else redact(event.name)[0]
         return self.hooks.audit(EventDecision(
-            event.message_id, event.subject_key, event.type, event.name,
+            self._message_key(event.message_id), event.subject_key, event.type, name,
             decision.action.value, tuple(decision.reasons), tuple(sorted(decision.purposes)),
             {p: s.value for p, s in sorted(consent.purposes.items())}, consent.jurisdiction,
             tuple(sorted(destinations)), self.runtime.rules.version, dict(summary or {}),

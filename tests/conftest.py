@@ -13,14 +13,20 @@ import pytest
 
 from cdp_plugin import testing
 from cdp_plugin.config import Config
+from cdp_plugin.pipeline import Pipeline
 from cdp_plugin.testing import PipelineFactory, audit_lines, audit_records
 
-__all__ = ["REPO", "RULES_DIR", "MakePipeline", "audit_lines", "audit_records"]
+__all__ = ["REPO", "RULES_DIR", "MakePipeline", "audit_lines", "audit_records", "message_keys"]
 
 REPO = Path(__file__).resolve().parents[1]
 RULES_DIR = REPO / "rules"
 
 MakePipeline = PipelineFactory
+
+
+def message_keys(pipeline: Pipeline, *message_ids: str) -> list[str]:
+    """The keyed stand-ins the store and the audit log hold for client messageIds."""
+    return [pipeline.runtime.pseudonymizer.message(m) for m in message_ids]
 
 
 def pytest_configure(config: pytest.Config) -> None:

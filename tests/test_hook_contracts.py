@@ -32,7 +32,7 @@ from cdp_plugin.types import (
     SegmentChange,
     Status,
 )
-from tests.conftest import RULES_DIR, MakePipeline, audit_records
+from tests.conftest import RULES_DIR, MakePipeline, audit_records, message_keys
 from tests.events import ALL_GRANTED, track
 
 T = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -112,7 +112,8 @@ def test_hook_cdp_decide(make_pipeline: MakePipeline) -> None:
     assert outcomes[1].status is Status.FORWARDED
     actions = {r["message_id"]: (r["action"], r["reasons"])
                for r in audit_records(pipeline, "event.decision")}
-    assert actions["m-bot"] == ("drop", ["bot"])
+    [bot_key] = message_keys(pipeline, "m-bot")
+    assert actions[bot_key] == ("drop", ["bot"])
 
 
 def test_hook_cdp_minimize_event(make_pipeline: MakePipeline, tmp_path: Path) -> None:
@@ -322,9 +323,10 @@ def test_hook_cdp_ingest_error(make_pipeline: MakePipeline) -> None:
     pipeline = make_pipeline(Alerts(), Broken())
     pipeline.process_batch([{"type": "track", "messageId": "m-bad"},
                             track("m-1", consent=ALL_GRANTED)])
+    bad, good = message_keys(pipeline, "m-bad", "m-1")  # keyed: observers log
     assert [(e.stage, e.plugin, e.error_type, e.message_id) for e in errors] == [
-        ("validation", "cdp_plugin.validation", "InvalidEvent", "m-bad"),
-        ("cdp_decide", "Broken", "ValueError", "m-1"),
+        ("validation", "cdp_plugin.validation", "InvalidEvent", bad),
+        ("cdp_decide", "Broken", "ValueError", good),
     ]
     assert errors[0].fields  # the offending paths, never their values
     assert USER not in " ".join(e.message for e in errors)

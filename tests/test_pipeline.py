@@ -19,7 +19,7 @@ from cdp_plugin.types import (
     SegmentChange,
     Status,
 )
-from tests.conftest import MakePipeline, audit_lines, audit_records
+from tests.conftest import MakePipeline, audit_lines, audit_records, message_keys
 from tests.events import ALL_DENIED, ALL_GRANTED, track
 
 RAW_USER = "user-alice@example.com"
@@ -35,7 +35,8 @@ def test_granted_event_is_forwarded_minimized_and_audited(make_pipeline: MakePip
     assert "comment" not in outcome.event.get("properties", {})
     assert "properties.comment" in outcome.minimization["drop"]
     [record] = audit_records(pipeline, "event.decision")
-    assert record["action"] == "allow" and record["message_id"] == "m-1"
+    assert record["action"] == "allow"
+    assert record["message_id"] == message_keys(pipeline, "m-1")[0]
     assert record["index" if "index" in record else "seq"] == outcome.audit_index
     assert "marketing" in record["purposes"]
     assert record["consent"]["analytics"] == "granted" and record["jurisdiction"] == "EU"
@@ -62,7 +63,7 @@ def test_unknown_consent_is_quarantined_not_forwarded(make_pipeline: MakePipelin
     assert outcome.event is None and outcome.reasons == ("consent.unknown",)
     key = pipeline.runtime.pseudonymizer.subject(RAW_USER)
     [held] = pipeline.runtime.store.quarantine_list(key)
-    assert held.message_id == "m-1"
+    assert held.message_id == message_keys(pipeline, "m-1")[0]
 
 
 def test_quarantine_is_bounded_per_subject(make_pipeline: MakePipeline) -> None:
@@ -395,3 +396,25 @@ def test_unnamed_fields_are_dropped_unless_a_rule_switches_the_allowlist_off(
                             audit_dir=tmp_path / "a2")
     outcome = relaxed.process(track("m-1", consent=ALL_GRANTED, revenue=10, surprise_field="x"))
     assert outcome.event is not None and outcome.event["properties"]["surprise_field"] == "x"
+
+
+def test_message_ids_and_event_names_never_reach_the_log_or_the_store_raw(
+        make_pipeline: MakePipeline) -> None:
+    """A messageId or an event name is client free text and may embed personal data."""
+    pipeline = make_pipeline()
+    email, phone = "x@example.com", "+49 151 2345678"
+    first = track(email, consent=ALL_GRANTED, event=f"Signup {phone}")
+    second = track(f"order-2-{email}", consent=ALL_GRANTED)
+    outcomes = pipeline.process_batch([first, second, dict(first), track("m-held")])
+    assert [o.status for o in outcomes] == [Status.FORWARDED, Status.FORWARDED,
+                                            Status.DUPLICATE, Status.QUARANTINED]
+    ids = [o.event["messageId"] for o in outcomes[:2] if o.event]
+    assert len(set(ids)) == 2 and all(email not in i for i in ids)  # pseudonymized, distinct
+    [decision, _] = audit_records(pipeline, "event.decision")[:2]
+    assert decision["message_id"] == message_keys(pipeline, email)[0]
+    assert decision["event"] == "Signup [REDACTED:phone]"
+    pipeline.close()
+    blob = b"\n".join(audit_lines(pipeline))
+    assert email.encode() not in blob and b"2345678" not in blob
+    store_file = pipeline.runtime.config.data_dir / "cdp.sqlite3"
+    assert email.encode() not in store_file.read_bytes()

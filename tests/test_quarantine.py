@@ -8,7 +8,7 @@ from typing import Any
 
 from cdp_plugin import hookimpl
 from cdp_plugin.types import ConsentUpdate, Outcome, Status
-from tests.conftest import MakePipeline, audit_records
+from tests.conftest import MakePipeline, audit_records, message_keys
 from tests.events import track
 
 USER = "user-bob@example.com"
@@ -48,7 +48,8 @@ def test_grant_releases_held_events_in_original_order(make_pipeline: MakePipelin
     key = pipeline.runtime.pseudonymizer.subject(USER)
     assert pipeline.runtime.store.quarantine_list(key) == []
     records = audit_records(pipeline, "quarantine.released")
-    assert [r["message_id"] for r in records] == [f"m-{i}" for i in range(5)]
+    assert [r["message_id"] for r in records] == message_keys(pipeline,
+                                                              *(f"m-{i}" for i in range(5)))
 
 
 def test_denial_purges_held_events(make_pipeline: MakePipeline) -> None:
@@ -83,11 +84,11 @@ def test_ttl_purges_only_expired_events(make_pipeline: MakePipeline) -> None:
     assert pipeline.expire_quarantine(now[0] + timedelta(hours=11)) == 0
     assert pipeline.expire_quarantine(now[0] + timedelta(hours=13)) == 2
     key = pipeline.runtime.pseudonymizer.subject(USER)
-    assert [h.message_id for h in pipeline.runtime.store.quarantine_list(key)] == [
-        "m-2", "m-3", "m-4"]
+    assert [h.message_id for h in pipeline.runtime.store.quarantine_list(key)] == message_keys(
+        pipeline, "m-2", "m-3", "m-4")
     purged = audit_records(pipeline, "quarantine.purged")
     assert [(r["message_id"], r["reasons"]) for r in purged] == [
-        ("m-0", ["quarantine.expired"]), ("m-1", ["quarantine.expired"])]
+        (key, ["quarantine.expired"]) for key in message_keys(pipeline, "m-0", "m-1")]
 
 
 def test_release_keeps_the_gpc_header_of_the_original_request(

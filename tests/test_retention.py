@@ -20,7 +20,7 @@ from cdp_plugin.rules.retention import RetentionFileSchema, RetentionRules, long
 from cdp_plugin.storage import ConsentRecord, Store
 from cdp_plugin.storage.sqlite import SQLiteStore
 from cdp_plugin.types import Status
-from tests.conftest import RULES_DIR, MakePipeline
+from tests.conftest import RULES_DIR, MakePipeline, message_keys
 from tests.events import track
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -274,7 +274,7 @@ def test_a_pipeline_runtime_can_be_swept(make_pipeline: MakePipeline) -> None:
 
     report = sweep(runtime, load_retention(RULES_DIR), after_expiry)
 
-    assert [p.message_id for p in report.purged] == ["m-held"]
+    assert [p.message_id for p in report.purged] == message_keys(pipeline, "m-held")
     key = runtime.pseudonymizer.subject("user-alice@example.com")
     assert report.purged[0].subject_key == key
     assert runtime.store.quarantine_count(key) == 0
@@ -356,6 +356,7 @@ def test_pipeline_sweep_is_audited(make_pipeline: MakePipeline) -> None:
     report = pipeline.sweep_retention(now + timedelta(hours=2))
     assert report.counts()["quarantine"] == 1
     [purged] = audit_records(pipeline, "quarantine.purged")
-    assert (purged["message_id"], purged["reasons"]) == ("m-held", ["retention.expired"])
+    assert (purged["message_id"], purged["reasons"]) == (message_keys(pipeline, "m-held")[0],
+                                                         ["retention.expired"])
     [swept] = audit_records(pipeline, "retention.swept")
     assert swept["counts"]["quarantine"] == 1

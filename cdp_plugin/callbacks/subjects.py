@@ -40,7 +40,7 @@ from cdp_plugin.callbacks.work import unit_of_work
 from cdp_plugin.keys.keyring import Keyring
 from cdp_plugin.pipeline import Pipeline
 from cdp_plugin.stages.consent import RESIDENCY
-from cdp_plugin.storage.base import OptInRequest
+from cdp_plugin.storage.base import OptInRequest, QuarantinedEvent
 from cdp_plugin.types import ConsentUpdate
 
 ERASURE_SOURCE = "erasure"
@@ -71,6 +71,16 @@ def _optin(request: OptInRequest) -> dict[str, Any]:
             "requested_at": request.captured_at.isoformat(),
             "expires_at": request.expires_at.isoformat(),
             "settled_at": request.settled_at.isoformat() if request.settled_at else None}
+
+
+def _held_event(held: QuarantinedEvent) -> dict[str, Any]:
+    """A quarantined event for the subject's own export: as received, with the
+    client's messageId (the store keeps only its keyed stand-in apart)."""
+    event = json.loads(held.payload).get("event")
+    message_id = event.get("messageId") if isinstance(event, dict) else None
+    return {"message_id": message_id, "message_key": held.message_id,
+            "received_at": held.received_at.isoformat(),
+            "expires_at": held.expires_at.isoformat(), "event": event}
 
 
 def _audit_records(audit_dir: Path, subject_key: str) -> Iterator[dict[str, Any]]:
@@ -134,10 +144,7 @@ def export_subject(pipeline: Pipeline, subject_id: str, now: datetime, *,
     with unit_of_work(pipeline):
         claim_webhook(pipeline, webhook, now, duplicate_ok=False)
         preferences = store.get_preferences(subject_key) or {}
-        held = [{"message_id": h.message_id, "received_at": h.received_at.isoformat(),
-                 "expires_at": h.expires_at.isoformat(),
-                 "event": json.loads(h.payload).get("event")}
-                for h in store.quarantine_list(subject_key)]
+        held = [_held_event(h) for h in store.quarantine_list(subject_key)]
         history = [r.as_dict() for r in store.consent_history(subject_key)]
         export: dict[str, Any] = {
             "subject": subject_key,

@@ -24,12 +24,21 @@ class Pseudonymizer:
         self.master_keys = keys
         self._subject_key = derive_key(keys.pseudonym.secret, "subject-pseudonym/v1")
         self._field_key = derive_key(keys.current.secret, "field-hash/v1")
+        self._message_key = derive_key(keys.pseudonym.secret, "message-id/v1")
         self.key_id = hashlib.sha256(self._field_key).hexdigest()[:8]
 
     def subject(self, subject_id: str) -> str:
         """The subject key stored and audited in place of ``subject_id``."""
         digest = hmac.new(self._subject_key, subject_id.encode(), hashlib.sha256).hexdigest()
         return "s_" + digest[:32]
+
+    def message(self, message_id: str) -> str:
+        """The key stored (replay detection, quarantine) and audited in place of a
+        client's ``messageId``, which is free text and may embed personal data
+        (an email address, a user id). Like subject keys it survives rotation, so
+        a replay is still recognised after the current master key changes."""
+        digest = hmac.new(self._message_key, message_id.encode(), hashlib.sha256).hexdigest()
+        return "m_" + digest[:32]
 
     def field(self, value: str) -> str:
         """A keyed pseudonym of a field value, prefixed with the key id."""

@@ -12,6 +12,8 @@ Semantics (documented in ``rules/minimization.yaml``), beside those of
   text ``null`` would give every subject without that id one shared
   pseudonym (both Segment's and RudderStack's SDKs send
   ``"anonymousId": null``), which a downstream identity graph would merge.
+* A kept ``messageId`` in which the guard finds personal data is replaced by
+  its keyed hash rather than redacted, so events keep distinct ids downstream.
 * With a guard, map keys are scanned like values: a kept key holding personal
   data is replaced by the guard's redaction (``redact`` in the summary), and
   summary paths (which reach the audit log) use the redaction too.
@@ -40,6 +42,9 @@ Encrypt = Callable[[str, Any], str]
 
 _Actions = dict[tuple[str, str], FieldAction]
 _KEY_MEMO_LIMIT = 4096
+# Kept identifiers that must stay unique: personal data in one is replaced by its
+# keyed hash, not by the guard's marker.
+_ID_PATHS: frozenset[tuple[str, ...]] = frozenset({("messageId",)})
 
 
 class Minimizer:
@@ -146,6 +151,10 @@ class Minimizer:
         assert self._guard is not None
         if isinstance(value, str):
             redacted, found = self._guard(value)
+            if found and path in _ID_PATHS:
+                # Redacting an id would give many events one id downstream.
+                actions.setdefault((path[0], "hash"), FieldAction(path[0], "hash", step.rule))
+                return self._hash(value)
             if found:
                 dotted = audit_path(path)
                 actions.setdefault((dotted, "redact"), FieldAction(dotted, "redact", step.rule))

@@ -15,7 +15,7 @@ from cdp_plugin.callbacks.auth import signed_headers
 from cdp_plugin.callbacks.settings import Destination
 from cdp_plugin.types import ConsentChange, ConsentUpdate, Status
 from tests.callbacks.conftest import T0, USER, Client, MakeClient, encode, update
-from tests.conftest import audit_records
+from tests.conftest import audit_records, message_keys
 from tests.events import track
 
 
@@ -245,8 +245,8 @@ def test_a_withdrawal_purges_the_subjects_quarantined_events(client: Client) -> 
     assert response.json["results"][0]["purged"] == 3
     key = client.pipeline.runtime.pseudonymizer.subject(USER)
     assert client.pipeline.runtime.store.quarantine_count(key) == 0
-    assert [r["message_id"] for r in audit_records(client.pipeline, "quarantine.purged")] == [
-        "m-0", "m-1", "m-2"]
+    assert [r["message_id"] for r in audit_records(client.pipeline, "quarantine.purged")] == (
+        message_keys(client.pipeline, "m-0", "m-1", "m-2"))
 
 
 ESP = Destination("esp", "https://esp.test/suppress", frozenset({"email"}),

@@ -7,7 +7,7 @@ from typing import Any
 
 from cdp_plugin.pipeline import Pipeline
 from cdp_plugin.types import SegmentChange
-from tests.conftest import MakePipeline, audit_records
+from tests.conftest import MakePipeline, audit_records, message_keys
 from tests.events import ALL_GRANTED, track
 
 USER = "user-alice@example.com"
@@ -44,7 +44,8 @@ def test_tags_enter_and_exit_as_events_arrive_with_explanations(
         "days_since(first_seen) <= 14: failed (first_seen=2026-11-20T10:00:00.000+00:00)",)
     assert set(_profile(pipeline)["segments"]) >= {"recently_active", "repeat_buyer"}
     assert "new_customer" not in _profile(pipeline)["segments"]
-    [record] = [r for r in audit_records(pipeline, "event.decision") if r["message_id"] == "m-3"]
+    [m3] = message_keys(pipeline, "m-3")
+    [record] = [r for r in audit_records(pipeline, "event.decision") if r["message_id"] == m3]
     assert {"segment": "new_customer", "entered": False, "active": False} in record["segments"]
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from cdp_plugin.pipeline import Pipeline
 from cdp_plugin.types import Status
-from tests.conftest import MakePipeline, audit_records
+from tests.conftest import MakePipeline, audit_records, message_keys
 from tests.events import ALL_GRANTED, track
 from tests.storage.conftest import PostgresTarget
 
@@ -49,8 +49,9 @@ def _run_mixed(pipeline: Pipeline) -> None:
     assert len(invalid) == len(POISON)
     by_id = {r["message_id"]: r["problems"] for r in invalid}
     assert None in by_id  # an id that is itself poison is not audited
-    assert by_id["m-p3"] == {"properties": "holds a NUL character or a lone surrogate"}
-    assert by_id["m-p7"] == {"properties":
+    p3, p7 = message_keys(pipeline, "m-p3", "m-p7")
+    assert by_id[p3] == {"properties": "holds a NUL character or a lone surrogate"}
+    assert by_id[p7] == {"properties":
                              "holds NaN or an infinite number, which JSON does not allow"}
     blob = json.dumps(invalid)
     assert "\\ud" not in blob and "\\u0000" not in blob
