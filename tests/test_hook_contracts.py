@@ -39,7 +39,7 @@ T = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 USER = "user-alice@example.com"
 
 
-def test_hook_cdp_configure(make_pipeline: MakePipeline) -> None:
+def test_hook_cdp_configure(make_pipeline: MakePipeline, tmp_path: Path) -> None:
     seen: list[Runtime] = []
 
     class Configured:
@@ -56,7 +56,7 @@ def test_hook_cdp_configure(make_pipeline: MakePipeline) -> None:
             raise RuntimeError("cannot start")
 
     with pytest.raises(PluginError) as raised:
-        make_pipeline(Broken())
+        make_pipeline(Broken(), data_dir=tmp_path / "b", audit_dir=tmp_path / "b-audit")
     assert raised.value.plugin == "Broken" and raised.value.hook == "cdp_configure"
 
 

@@ -5,7 +5,8 @@ the next checkpoint); a checkpoint is only signed after the records it covers
 are durable. Every ``OSError`` surfaces as :class:`~cdp_plugin.errors.AuditError`
 after the writer has rolled back to its last durable state; the log then
 refuses further work until it is reopened, so records appended before the
-failure can never pass for durable. The layout is described in ``audits/README.md``.
+failure can never pass for durable. Only one writer may hold a log directory at a time
+(:mod:`cdp_plugin.audit.writer_lock`). The layout is described in ``audits/README.md``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from cdp_plugin.audit.note import (
     parse_checkpoint,
 )
 from cdp_plugin.audit.scan import scan_records
+from cdp_plugin.audit.writer_lock import WriterLock
 from cdp_plugin.errors import AuditError, ConfigError
 from cdp_plugin.types import AuditEntry
 
@@ -115,7 +117,20 @@ class AuditLog:
         self._segment_no = self._segment_records = self._offset = self._checkpoints_offset = 0
         self._checkpoint_size: int | None = None
         self._checkpoint_time = 0.0
-        self._resume()
+        self._writer = self._take_writer_lock()
+        try:
+            self._resume()
+        except BaseException:
+            self._writer.release()
+            raise
+
+    def _take_writer_lock(self) -> WriterLock:
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            return WriterLock(self.directory, self.origin)
+        except OSError as exc:
+            raise AuditError(f"{self._label}: cannot open the log directory: "
+                             f"{exc.strerror or type(exc).__name__}") from exc
 
     @property
     def size(self) -> int:
@@ -339,7 +354,10 @@ class AuditLog:
                 if not self._broken:
                     self._checkpoint()
             finally:
-                self._close_segment()
+                try:
+                    self._close_segment()
+                finally:
+                    self._writer.release()
 
     def __enter__(self) -> AuditLog:
         return self
