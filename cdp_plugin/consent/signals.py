@@ -14,7 +14,13 @@ from cdp_plugin.consent.statements import Statement
 from cdp_plugin.rules.model import PurposeRules
 from cdp_plugin.signals import ConsentStringError
 from cdp_plugin.signals.gpp import decode_gpp
-from cdp_plugin.signals.tcf import TCString, decode_tcf, effective_purposes, is_usable
+from cdp_plugin.signals.tcf import (
+    TCString,
+    consented_purposes,
+    decode_tcf,
+    effective_purposes,
+    is_usable,
+)
 from cdp_plugin.signals.usnat import UsNat
 from cdp_plugin.types import Event
 
@@ -101,14 +107,21 @@ def gpc_statements(event: Event, honours_gpc: bool) -> list[Statement]:
 
 
 def _tcf(tc: TCString, rules: PurposeRules, source: str) -> list[Statement]:
-    """A usable TC string's effective purposes, mapped through ``tcf_purposes``;
-    captured when the user last updated their choice."""
+    """A usable TC string's purposes, mapped through ``tcf_purposes``: consent
+    bits for consent purposes, consent or legitimate interest for
+    legitimate-interest purposes; captured when the user last updated their choice."""
     if not is_usable(tc):
         return []
-    effective = effective_purposes(tc)
+    with_interest, consented = effective_purposes(tc), consented_purposes(tc)
     stated: dict[str, list[bool]] = {}
     for tcf_purpose, purposes in rules.tcf_purposes.items():
-        _map(stated, purposes, effective.get(tcf_purpose, False))
+        for purpose in purposes:
+            # A legitimate-interest signal only speaks for a purpose whose legal basis
+            # is legitimate interest; a consent purpose needs the consent bit.
+            defined = rules.purposes.get(purpose)
+            basis = defined.legal_basis if defined is not None else "consent"
+            effective = with_interest if basis == "legitimate_interest" else consented
+            _map(stated, (purpose,), effective.get(tcf_purpose, False))
     return [Statement(purpose, all(values), tc.last_updated, source)
             for purpose, values in stated.items()]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from cdp_plugin.types import ConsentState
 
@@ -36,9 +36,20 @@ class Statement:
         return (self.captured_at, self.rank, not self.granted)
 
 
-def latest(statements: Iterable[Statement]) -> Statement | None:
-    """The statement that decides, or None if there is none."""
-    return max(statements, key=Statement.order, default=None)
+def latest(statements: Iterable[Statement], skew: timedelta = timedelta(0)) -> Statement | None:
+    """The statement that decides, or None if there is none.
+
+    With ``skew``, an in-event statement wins over an explicit one only when
+    it is more than ``skew`` later: an event's time comes from a client clock
+    that may run that far ahead, so a banner's answer a moment "after" a
+    preference-center withdrawal cannot be told from one made before it.
+    """
+    found = list(statements)
+    winner = max(found, key=Statement.order, default=None)
+    if winner is None or winner.rank == EXPLICIT or not skew:
+        return winner
+    close = [s for s in found if s.rank == EXPLICIT and s.captured_at >= winner.captured_at - skew]
+    return max(close, key=Statement.order) if close else winner
 
 
 def state_of(statement: Statement | None) -> ConsentState:

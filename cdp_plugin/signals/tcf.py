@@ -326,6 +326,14 @@ def effective_li_purposes(tc: TCString) -> tuple[int, ...]:
     return tuple(p for p in tc.purposes_li_transparency if p not in LI_EXCLUDED_PURPOSES)
 
 
+def consented_purposes(tc: TCString) -> dict[int, bool]:
+    """For each TCF purpose ID 1..24: did the user consent (legitimate interest
+    left out)? Fails closed like :func:`effective_purposes`."""
+    if _blocking(tc):
+        return dict.fromkeys(range(1, PURPOSE_BITS + 1), False)
+    return {p: p in tc.purposes_consent for p in range(1, PURPOSE_BITS + 1)}
+
+
 def effective_purposes(tc: TCString) -> dict[int, bool]:
     """For each TCF purpose ID 1..24: does consent or an allowed legitimate interest apply?
 

@@ -16,14 +16,22 @@ Resolution, per purpose the event serves (``rules/purposes.yaml``):
   ``consent`` purposes are granted in opt-out jurisdictions and unknown in
   opt-in ones. Unknown fails closed.
 
+Time: a client's clock is untrusted. An in-event statement counts as made at
+the event's time but never later than its receipt, and it beats a ledger
+statement only when more than :data:`IN_EVENT_SKEW` later; the ledger's
+expiry is judged at the event's time capped at receipt plus the skew.
+
 Decision: allowed for the granted purposes if at least one consent purpose
-the event serves is granted (or it serves none); quarantined while any of
-them is still unknown; dropped when all are denied.
+the event serves is granted (or it serves none); dropped when none is
+granted and the event's own consent object denied what it speaks for (a
+reject-all), or when all are denied; otherwise quarantined while any is
+still unknown.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from cdp_plugin.consent.signals import in_event_statements
@@ -48,6 +56,18 @@ from cdp_plugin.types import (
 )
 
 _STATE = {True: ConsentState.GRANTED, False: ConsentState.DENIED}
+
+REJECT_ALL_SOURCES = frozenset({"in_event", "consent_mode", "tcf"})
+"""Sources of a banner's whole answer: a denial from one, with nothing granted,
+drops the event. GPC and US opt-outs speak only for advertising, and a
+preference-center denial of one purpose leaves the others to be asked, so
+those still hold the event while other purposes are unknown."""
+
+IN_EVENT_SKEW = timedelta(minutes=5)
+"""How far apart a client clock and ours may be: an in-event statement must be
+more than this later than a ledger statement to win over it, and an event's
+time counts no later than this past receipt for the ledger's expiry. The same
+tolerance preference updates get (``callbacks.schemas.FUTURE_TOLERANCE``)."""
 
 
 RESIDENCY = "residency"
@@ -107,9 +127,15 @@ def cdp_resolve_consent(event: Event, runtime: Runtime) -> ConsentView:
     rules = runtime.rules.purposes
     policy = rules.consent
     regime = jurisdiction_for(event, runtime)
-    ledger, stale = ledger_statements(runtime, event.subject_key, event.timestamp, policy)
+    # A client's timestamp is untrusted: an in-event signal counts no later than its
+    # receipt, and the ledger's expiry is judged no later than receipt plus the skew,
+    # so a future date can neither outrank a withdrawal nor make the ledger look expired.
+    received = datetime.now(UTC)
+    limit = received
+    at = min(event.timestamp, received + IN_EVENT_SKEW)
+    ledger, stale = ledger_statements(runtime, event.subject_key, at, policy)
     for key in linked_subject_keys(event, runtime):
-        other, other_stale = ledger_statements(runtime, key, event.timestamp, policy)
+        other, other_stale = ledger_statements(runtime, key, at, policy)
         stale |= other_stale
         for purpose, statement in other.items():
             mine = ledger.get(purpose)
@@ -119,13 +145,15 @@ def cdp_resolve_consent(event: Event, runtime: Runtime) -> ConsentView:
                 ledger[purpose] = merged
     signals: dict[str, list[Statement]] = {}
     for statement in in_event_statements(event, rules, regime.honours_gpc):
+        if statement.captured_at > limit:
+            statement = replace(statement, captured_at=limit)
         signals.setdefault(statement.purpose, []).append(statement)
     states: dict[str, ConsentState] = {}
     sources: dict[str, str] = {}
     for purpose in rules.purposes_for(event.type, event.name):
         basis = rules.purposes[purpose].legal_basis
         winner = latest([*signals.get(purpose, ()), *([ledger[purpose]] if purpose in ledger
-                                                      else ())])
+                                                      else ())], IN_EVENT_SKEW)
         if basis == "contract":
             states[purpose], sources[purpose] = ConsentState.GRANTED, "legal_basis"
         elif winner is not None:
@@ -151,6 +179,12 @@ def cdp_decide(event: Event, consent: ConsentView, runtime: Runtime) -> Decision
             "consent.denied")
     if granted & by_consent:
         return Decision.allow(granted, "consent.granted")
+    if any(consent.state(p) is ConsentState.DENIED
+           and consent.sources.get(p) in REJECT_ALL_SOURCES for p in by_consent):
+        # The event's own consent object granted nothing it speaks for (a CMP's
+        # "reject all"): holding the raw event 24 hours for purposes the banner
+        # never asked about would keep personal data the subject declined to share.
+        return Decision.drop("consent.denied")
     if any(consent.state(p) is ConsentState.UNKNOWN for p in by_consent):
         return Decision.quarantine("consent.unknown")
     return Decision.drop("consent.denied")
