@@ -23,10 +23,12 @@ from cdp_plugin.audit.proofs import (
     build_inclusion_proof,
     check_proof,
 )
+from cdp_plugin.audit.refusal import AuditLogRefused
 from cdp_plugin.audit.verify import VerifyReport, verify_directory, verify_log
 
 __all__ = [
     "AuditLog",
+    "AuditLogRefused",
     "Checkpoint",
     "NoteError",
     "NoteSigner",

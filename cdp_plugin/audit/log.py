@@ -33,13 +33,21 @@ from cdp_plugin.audit.note import (
     Checkpoint,
     NoteError,
     NoteSigner,
+    NoteVerifier,
     check_origin,
     format_checkpoint,
-    note_text,
-    parse_checkpoint,
 )
-from cdp_plugin.audit.scan import scan_records
+from cdp_plugin.audit.open_checks import (
+    Damaged,
+    check_records,
+    last_checkpoint,
+    latest_is_stale,
+    tail_cut,
+)
+from cdp_plugin.audit.refusal import REFUSALS_LOG, AuditLogRefused, record_refusal
+from cdp_plugin.audit.scan import RecordScan, scan_records
 from cdp_plugin.audit.writer_lock import WriterLock
+from cdp_plugin.audit.writer_state import StateFile, WriterState
 from cdp_plugin.errors import AuditError, ConfigError
 from cdp_plugin.types import AuditEntry
 
@@ -103,6 +111,9 @@ class AuditLog:
         self.directory = Path(directory) / log_slug(origin)
         self._label = f"audit log {self.directory.name!r}"  # errors name the log, never data
         self._signer = signer
+        self._verifier = NoteVerifier(signer.verifier_key)
+        self._state = StateFile(self.directory, self.origin, signer, fsync=fsync)
+        self._state_generation = 0
         self._every = checkpoint_every
         self._interval = checkpoint_interval
         self._segment_max = segment_max_records
@@ -121,6 +132,9 @@ class AuditLog:
         try:
             self._resume()
         except BaseException:
+            with contextlib.suppress(AuditError):
+                self._close_segment()
+            self._state.close()
             self._writer.release()
             raise
 
@@ -168,17 +182,15 @@ class AuditLog:
 
     def _resume(self) -> None:
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            repairs, last = self._read_checkpoints()
-            scan = scan_records(self.directory, [last.size] if last else [])
-            if scan.torn is not None:
-                path, offset, cut = scan.torn
-                self._truncate(path, offset)
-                repairs.append((path.name, cut))
-            elif scan.failure is not None:
-                raise AuditError(f"{self._label}: {scan.failure}")
-            if last is not None and scan.roots.get(last.size) != last.root:
-                raise AuditError(f"{self._label}: records do not match the last checkpoint")
+            try:
+                repairs, last, scan = self._check_and_repair()
+            except Damaged as exc:
+                # Noted beside the log, never in it: nothing is added to a log in doubt.
+                record_refusal(self.directory, self.origin, exc.reason, fsync=self._fsync)
+                raise AuditLogRefused(
+                    f"{self._label}: {exc.reason}; the writer will not sign records it cannot "
+                    f"vouch for and refuses to continue this log (noted in {REFUSALS_LOG})"
+                ) from None
             self._tree = scan.tree
             # Segments are numbered from 0 without gaps, or the scan would have failed.
             self._segment_no = max(len(scan.starts) - 1, 0)
@@ -197,26 +209,48 @@ class AuditLog:
         if self._checkpoint_size != self.size:
             self._checkpoint()
 
-    def _read_checkpoints(self) -> tuple[list[tuple[str, int]], Checkpoint | None]:
-        """Cut an interrupted last entry from checkpoints.log; return it and the last checkpoint."""
+    def _check_and_repair(self) -> tuple[list[tuple[str, int]], Checkpoint | None, RecordScan]:
+        """Run the checks of :mod:`~cdp_plugin.audit.open_checks`, then repair a crash's damage.
+
+        Returns the repairs made (file, bytes cut), the last checkpoint and the
+        records' scan after the repairs. Raises ``Damaged`` before changing any
+        file if a check fails.
+        """
         path = self.directory / CHECKPOINTS_LOG
         notes, complete, total = read_checkpoint_log(path)
-        repairs = []
+        latest_path = self.directory / CHECKPOINT_LATEST
+        latest = latest_path.read_bytes() if latest_path.exists() else None
+        last = last_checkpoint(notes, self.origin, self._verifier, self._label)
+        stale = latest_is_stale(notes, latest)
+        state, no_state = self._state.read()
+        signed = last.size if last else 0
+        scan = scan_records(self.directory, [signed] + ([state.size] if state else []))
+        if scan.failure is not None and scan.torn is None:
+            raise Damaged(scan.failure)
+        keep = check_records(scan, last, state, no_state)
+        cut = tail_cut(self.directory, scan, keep)
+        # Every check passed: only now is anything a crash left repaired.
+        repairs: list[tuple[str, int]] = []
         if complete < total:
             self._truncate(path, complete)
             repairs.append((CHECKPOINTS_LOG, total - complete))
         self._checkpoints_offset = complete
-        if not notes:
-            return repairs, None
-        try:
-            last = parse_checkpoint(note_text(notes[-1].decode()))
-        except (NoteError, UnicodeDecodeError):
-            raise AuditError(
-                f"{self._label}: the last entry of {CHECKPOINTS_LOG} is malformed"
-            ) from None
-        if last.origin != self.origin:
-            raise AuditError(f"{self._label} belongs to another origin")
-        return repairs, last
+        if scan.torn is not None:
+            torn_path, offset, length = scan.torn
+            self._truncate(torn_path, offset)
+            repairs.append((torn_path.name, length))
+        if cut is not None:  # records of a flush that never returned: never reported durable
+            self._truncate(cut.segment, cut.offset)
+            repairs.append((cut.segment.name, cut.length))
+            scan = scan_records(self.directory)
+            if scan.failure is not None or scan.records != keep:
+                raise AuditError(f"{self._label}: the records changed while it was opened")
+        if stale:
+            self._replace_latest(notes[-1])
+            repairs.append((CHECKPOINT_LATEST, len(latest or b"")))
+        self._state_generation = (state.generation if state else 0) + 1
+        self._state.create(WriterState(self._state_generation, scan.records, scan.tree.root()))
+        return repairs, last, scan
 
     def _truncate(self, path: Path, length: int) -> None:
         with path.open("r+b") as stream:
@@ -285,6 +319,11 @@ class AuditLog:
             _write_all(self._fd, data)
             if self._fsync:
                 os.fsync(self._fd)
+            # Vouches for the records a reopened writer may sign; flush() returns only after.
+            self._state_generation += 1
+            self._state.write(
+                WriterState(self._state_generation, self._tree.size, self._tree.root())
+            )
         except OSError as exc:
             name = segment_name(self._segment_no)
             raise self._rollback(self._fd, self._offset, f"write {name}", exc) from exc
@@ -331,18 +370,22 @@ class AuditLog:
         self._checkpoints_offset += len(entry)
         self._checkpoint_size = self.size
         try:
-            temporary = self.directory / f"{CHECKPOINT_LATEST}.tmp"
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            try:
-                _write_all(fd, note.encode())
-                if self._fsync:
-                    os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(temporary, self.directory / CHECKPOINT_LATEST)
-            self._fsync_dir()
+            self._replace_latest(note.encode())
         except OSError as exc:
             raise self._rollback(None, 0, f"write {CHECKPOINT_LATEST}", exc) from exc
+
+    def _replace_latest(self, note: bytes) -> None:
+        """Replace checkpoint.latest atomically by ``note``; raises ``OSError``."""
+        temporary = self.directory / f"{CHECKPOINT_LATEST}.tmp"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            _write_all(fd, note)
+            if self._fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temporary, self.directory / CHECKPOINT_LATEST)
+        self._fsync_dir()
 
     def close(self) -> None:
         """Write a final checkpoint and release the files; later calls do nothing."""
@@ -357,6 +400,7 @@ class AuditLog:
                 try:
                     self._close_segment()
                 finally:
+                    self._state.close()
                     self._writer.release()
 
     def __enter__(self) -> AuditLog:

@@ -29,6 +29,7 @@ from cdp_plugin.audit.layout import (
     segment_name,
 )
 from cdp_plugin.audit.note import Checkpoint, NoteVerifier
+from cdp_plugin.audit.refusal import REFUSALS_LOG, read_refusals
 from cdp_plugin.audit.scan import RecordScan, StopCheck, default_workers, scan_records
 
 __all__ = [
@@ -87,9 +88,11 @@ def verify_log(
     must be signed by ``verifier``'s key, carry the same origin (``origin`` or
     ``trusted.origin`` if given, else the first checkpoint's), never shrink, and
     match the root recomputed at its size. If ``trusted`` is given the log must
-    extend it. ``workers`` > 1 reads a large log (64 MiB or more) in that many
-    processes, started with the ``spawn`` method: call it from a program whose
-    main module is import-safe (``if __name__ == "__main__":``).
+    extend it. A log whose writer refused to continue it (``refusals.log``)
+    fails too, after every other check passed. ``workers`` > 1 reads a large
+    log (64 MiB or more) in that many processes, started with the ``spawn``
+    method: call it from a program whose main module is import-safe
+    (``if __name__ == "__main__":``).
     :func:`default_workers` gives one per CPU. Never raises for bad content;
     raises ``OSError`` if a file cannot be read.
     """
@@ -121,6 +124,12 @@ def verify_log(
         return VerifyReport(False, scan.records, len(logged), failure)
     latest = max(logged, key=lambda c: c.size, default=None)
     tail = scan.records - (latest.size if latest else 0)
+    refusals = read_refusals(log_dir)
+    if refusals:
+        # The records hold, but the writer found something it could not vouch for.
+        failure = (f"{REFUSALS_LOG}: the writer refused to continue this log "
+                   f"{len(refusals)} time(s), last because {refusals[-1]}")
+        return VerifyReport(False, scan.records, len(logged), failure, tail, latest)
     return VerifyReport(True, scan.records, len(logged), None, tail, latest)
 
 

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from cdp_plugin import __version__
+from cdp_plugin.audit.refusal import AuditLogRefused
 from cdp_plugin.cli import (
     audit,
     consent,
@@ -38,13 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; exit 0 on success, 1 on failure, 2 on bad usage or configuration."""
+    """Run one command; exit 0 on success, 1 on failure, 2 on bad usage or configuration
+    or an audit log the writer refuses to continue (running again changes nothing)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         code: int = args.handler(args)
-    except (ConfigError, RulesError) as exc:
+    except (ConfigError, RulesError, AuditLogRefused) as exc:
         print(f"cdp-plugin: {exc}", file=sys.stderr)
         return 2
     except CdpPluginError as exc:

@@ -219,4 +219,4 @@ def test_log_files_are_created_with_mode_0644(tmp_path: Path) -> None:
     modes = {path.name: path.stat().st_mode & 0o777
              for path in (tmp_path / log_slug(ORIGIN)).iterdir()}
     assert modes == {CHECKPOINTS_LOG: 0o644, "checkpoint.latest": 0o644,
-                     "segment-000000.jsonl": 0o644, "writer.lock": 0o644}
+                     "segment-000000.jsonl": 0o644, "writer.lock": 0o644, "writer.state": 0o644}

@@ -26,9 +26,7 @@ import sys, time
 from pathlib import Path
 from cdp_plugin.audit.log import AuditLog
 from cdp_plugin.audit.note import NoteSigner
-from cdp_plugin.keys.audit_signer import generate_signer_key
-log = AuditLog(Path(sys.argv[1]), "cdp-plugin/w0", NoteSigner(generate_signer_key("t")),
-               fsync=False)
+log = AuditLog(Path(sys.argv[1]), "cdp-plugin/w0", NoteSigner(sys.argv[2]), fsync=False)
 log.append({"kind": "event.decision"})
 log.flush()
 print("holding", flush=True)
@@ -36,8 +34,11 @@ time.sleep(60)
 """
 
 
+KEY = generate_signer_key("lock-test")  # a log keeps one signing key: every writer uses it
+
+
 def _signer() -> NoteSigner:
-    return NoteSigner(generate_signer_key("lock-test"))
+    return NoteSigner(KEY)
 
 
 def test_a_second_writer_in_the_same_process_is_refused(tmp_path: Path) -> None:
@@ -51,7 +52,7 @@ def test_a_second_writer_in_the_same_process_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_writer_in_another_process_is_refused_until_it_dies(tmp_path: Path) -> None:
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path)],
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path), KEY],
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
@@ -65,13 +66,15 @@ def test_a_writer_in_another_process_is_refused_until_it_dies(tmp_path: Path) ->
 
 
 def test_two_runs_with_one_worker_id_exit_2_and_leave_the_log_intact(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CDP_PLUGIN_AUDIT_SIGNING_KEY", KEY)
     events = tmp_path / "ev.jsonl"
     events.write_text("".join(json.dumps(track(f"m-{i}", consent=ALL_GRANTED)) + "\n"
                               for i in range(3)))
     options = ["--rules", str(RULES_DIR), "--data-dir", str(tmp_path / "data"),
                "--audit-dir", str(tmp_path / "audits")]
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path / "audits")],
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path / "audits"), KEY],
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
