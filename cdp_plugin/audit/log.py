@@ -21,6 +21,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from cdp_plugin.audit.durable import fsync_directory, replace, truncate, write_all
 from cdp_plugin.audit.layout import (
     CHECKPOINT_LATEST,
     CHECKPOINTS_LOG,
@@ -76,12 +77,6 @@ def _utc_now() -> str:
     if second[0] != seconds:
         second = _second = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
     return f"{second[1]}.{micros:06d}Z"
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 class AuditLog:
@@ -173,12 +168,7 @@ class AuditLog:
         return AuditError(f"{self._label}: cannot {action}: {exc.strerror or type(exc).__name__}")
 
     def _fsync_dir(self) -> None:
-        if self._fsync:
-            fd = os.open(self.directory, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        fsync_directory(self.directory, self._fsync)
 
     def _resume(self) -> None:
         try:
@@ -246,17 +236,14 @@ class AuditLog:
             if scan.failure is not None or scan.records != keep:
                 raise AuditError(f"{self._label}: the records changed while it was opened")
         if stale:
-            self._replace_latest(notes[-1])
+            replace(self.directory / CHECKPOINT_LATEST, notes[-1], self._fsync)
             repairs.append((CHECKPOINT_LATEST, len(latest or b"")))
         self._state_generation = (state.generation if state else 0) + 1
         self._state.create(WriterState(self._state_generation, scan.records, scan.tree.root()))
         return repairs, last, scan
 
     def _truncate(self, path: Path, length: int) -> None:
-        with path.open("r+b") as stream:
-            stream.truncate(length)
-            if self._fsync:
-                os.fsync(stream.fileno())
+        truncate(path, length, self._fsync)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -316,7 +303,7 @@ class AuditLog:
                 path = self.directory / segment_name(self._segment_no)
                 self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
                 self._fsync_dir()
-            _write_all(self._fd, data)
+            write_all(self._fd, data)
             if self._fsync:
                 os.fsync(self._fd)
             # Vouches for the records a reopened writer may sign; flush() returns only after.
@@ -357,7 +344,7 @@ class AuditLog:
         try:
             flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
             fd = os.open(self.directory / CHECKPOINTS_LOG, flags, 0o644)
-            _write_all(fd, entry)
+            write_all(fd, entry)
             if self._fsync:
                 os.fsync(fd)
         except OSError as exc:
@@ -370,22 +357,9 @@ class AuditLog:
         self._checkpoints_offset += len(entry)
         self._checkpoint_size = self.size
         try:
-            self._replace_latest(note.encode())
+            replace(self.directory / CHECKPOINT_LATEST, note.encode(), self._fsync)
         except OSError as exc:
             raise self._rollback(None, 0, f"write {CHECKPOINT_LATEST}", exc) from exc
-
-    def _replace_latest(self, note: bytes) -> None:
-        """Replace checkpoint.latest atomically by ``note``; raises ``OSError``."""
-        temporary = self.directory / f"{CHECKPOINT_LATEST}.tmp"
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            _write_all(fd, note)
-            if self._fsync:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temporary, self.directory / CHECKPOINT_LATEST)
-        self._fsync_dir()
 
     def close(self) -> None:
         """Write a final checkpoint and release the files; later calls do nothing."""

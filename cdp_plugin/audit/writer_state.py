@@ -23,6 +23,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from cdp_plugin.audit.durable import replace, write_all
 from cdp_plugin.audit.note import NoteError, NoteSigner, NoteVerifier
 
 WRITER_STATE = "writer.state"
@@ -111,21 +112,7 @@ class StateFile:
         """Replace the file atomically with one holding ``state`` (the other slot empty)."""
         slots = [bytes(self._slot), bytes(self._slot)]
         slots[state.generation % 2] = self._slot_bytes(state)
-        temporary = self.path.with_name(f"{WRITER_STATE}.tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            _write_at(fd, b"".join(slots), 0)
-            if self._fsync:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temporary, self.path)
-        if self._fsync:
-            directory = os.open(self.path.parent, os.O_RDONLY)
-            try:
-                os.fsync(directory)
-            finally:
-                os.close(directory)
+        replace(self.path, b"".join(slots), self._fsync)
         self.close()
         self._fd = os.open(self.path, os.O_WRONLY)
 
@@ -133,7 +120,7 @@ class StateFile:
         """Overwrite slot ``state.generation % 2`` in place, then fsync if the log does."""
         if self._fd is None:
             self._fd = os.open(self.path, os.O_WRONLY)
-        _write_at(self._fd, self._slot_bytes(state), (state.generation % 2) * self._slot)
+        write_all(self._fd, self._slot_bytes(state), (state.generation % 2) * self._slot)
         if self._fsync:
             os.fsync(self._fd)
 
@@ -144,9 +131,3 @@ class StateFile:
             with contextlib.suppress(OSError):
                 os.close(fd)
 
-
-def _write_at(fd: int, data: bytes, offset: int) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.pwrite(fd, view, offset)
-        view, offset = view[written:], offset + written
