@@ -6,7 +6,12 @@ are durable. Every ``OSError`` surfaces as :class:`~cdp_plugin.errors.AuditError
 after the writer has rolled back to its last durable state; the log then
 refuses further work until it is reopened, so records appended before the
 failure can never pass for durable. Only one writer may hold a log directory at a time
-(:mod:`cdp_plugin.audit.writer_lock`). The layout is described in ``audits/README.md``.
+(:mod:`cdp_plugin.audit.writer_lock`). Each flush records what is durable in the
+signed ``writer.state`` (:mod:`cdp_plugin.audit.writer_state`), and a reopened
+writer continues a log only if :mod:`cdp_plugin.audit.open_checks` finds every
+record vouched for by a checkpoint or that state; otherwise it refuses with
+:class:`~cdp_plugin.audit.refusal.AuditLogRefused` and notes why in
+``refusals.log``. The layout is described in ``audits/README.md``.
 """
 
 from __future__ import annotations
