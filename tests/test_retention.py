@@ -290,8 +290,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(tmp_path: Path, *extra: str) -> int:
+    # Its own audit directory: a log in the checkout's audits/ keeps another run's key.
     args = _parser().parse_args(["retention", "sweep", "--rules", str(RULES_DIR),
-                                 "--data-dir", str(tmp_path / "data"), *extra])
+                                 "--data-dir", str(tmp_path / "data"),
+                                 "--audit-dir", str(tmp_path / "audits"), *extra])
     code: int = args.handler(args)
     return code
 
