@@ -53,7 +53,7 @@ from cdp_plugin.audit.open_checks import (
 from cdp_plugin.audit.refusal import REFUSALS_LOG, AuditLogRefused, record_refusal
 from cdp_plugin.audit.scan import RecordScan, scan_records
 from cdp_plugin.audit.writer_lock import WriterLock
-from cdp_plugin.audit.writer_state import StateFile, WriterState
+from cdp_plugin.audit.writer_state import WRITER_STATE, StateFile, WriterState
 from cdp_plugin.errors import AuditError, ConfigError
 from cdp_plugin.types import AuditEntry
 
@@ -311,14 +311,18 @@ class AuditLog:
             write_all(self._fd, data)
             if self._fsync:
                 os.fsync(self._fd)
-            # Vouches for the records a reopened writer may sign; flush() returns only after.
+        except OSError as exc:
+            name = segment_name(self._segment_no)
+            raise self._rollback(self._fd, self._offset, f"write {name}", exc) from exc
+        try:  # vouches for the records a reopened writer may sign; flush() returns only after
             self._state_generation += 1
             self._state.write(
                 WriterState(self._state_generation, self._tree.size, self._tree.root())
             )
         except OSError as exc:
-            name = segment_name(self._segment_no)
-            raise self._rollback(self._fd, self._offset, f"write {name}", exc) from exc
+            # The records stay: whether or not the new state landed, a reopened writer
+            # keeps them (it did) or cuts them as never reported durable (it did not).
+            raise self._rollback(None, 0, f"write {WRITER_STATE}", exc) from exc
         self._pending.clear()
         self._offset += len(data)
         self._durable_tree = self._tree.copy()

@@ -10,7 +10,9 @@ vouch for makes it refuse the log and say so in ``refusals.log``.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,9 @@ from cdp_plugin.audit.log import AuditLog
 from cdp_plugin.audit.note import NoteSigner, NoteVerifier, generate_signer_key
 from cdp_plugin.audit.refusal import AuditLogRefused
 from cdp_plugin.audit.verify import verify_log
+from cdp_plugin.audit.writer_state import StateFile, WriterState
 from cdp_plugin.cli import main
+from cdp_plugin.errors import AuditError
 from tests.conftest import RULES_DIR
 from tests.events import ALL_GRANTED, track
 
@@ -309,3 +313,33 @@ def test_a_torn_writer_state_slot_falls_back_to_the_older_one(
     [repair] = repairs(root / SLUG)
     assert repair["seq"] == 12 and repair["segment"] == SEGMENT
     assert verify_log(root / SLUG, verifier).ok
+
+
+@pytest.mark.parametrize("landed", [False, True])
+def test_a_failed_state_write_fails_the_flush_and_reopening_agrees(
+    tmp_path: Path, signer: NoteSigner, verifier: NoteVerifier,
+    monkeypatch: pytest.MonkeyPatch, landed: bool
+) -> None:
+    log = open_log(tmp_path, signer)
+    fill(log, 12)
+    log.flush()
+    fill(log, 3)
+    original = StateFile.write
+
+    def failing(self: StateFile, state: WriterState) -> None:
+        if landed:  # the slot was written, then its fsync failed
+            original(self, state)
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(StateFile, "write", failing)
+    with pytest.raises(AuditError, match=r"cannot write writer\.state: Input/output error"):
+        log.flush()
+    monkeypatch.undo()
+    with pytest.raises(AuditError, match="reopen"):
+        log.append({"kind": "event.decision"})
+    log.close()
+    with open_log(tmp_path, signer) as reopened:
+        # Either the state vouches for the 3 records, or they were never reported durable.
+        assert reopened.size == (15 if landed else 13)
+    assert [r["segment"] for r in repairs(tmp_path / SLUG)] == ([] if landed else [SEGMENT])
+    assert verify_log(tmp_path / SLUG, verifier).ok
