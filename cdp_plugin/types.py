@@ -63,12 +63,15 @@ class ConsentView:
     closed. ``sources`` names, per purpose, where the state came from
     (``preference_center``, ``in_event``, ``legal_basis``...).
     ``jurisdiction`` is the privacy regime applied (``rules/jurisdictions.yaml``).
+    ``unmapped`` names consent categories the event carried that the rules do
+    not map (no signal; reported so the vocabulary can be configured).
     """
 
     subject_key: str
     purposes: Mapping[str, ConsentState] = field(default_factory=_empty)
     sources: Mapping[str, str] = field(default_factory=_empty)
     jurisdiction: str | None = None
+    unmapped: tuple[str, ...] = ()
 
     def state(self, purpose: str) -> ConsentState:
         return self.purposes.get(purpose, ConsentState.UNKNOWN)

@@ -46,7 +46,7 @@ def test_rudderstack_or_strategy_needs_one_allowed_category() -> None:
 
     rules = load_rules(RULES_DIR).purposes
     payload = {"context": {"consentManagement": {
-        "allowedConsentIds": ["C0004"], "deniedConsentIds": ["C0005"],
+        "allowedConsentIds": ["SPD_BG"], "deniedConsentIds": ["C0005"],
         "resolutionStrategy": "or"}}}
     event = Event("page", "m", "u", "s", dt(2026, 1, 1, tzinfo=UTC), payload)
     [statement] = rudderstack_statements(event, rules)

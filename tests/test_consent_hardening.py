@@ -104,3 +104,13 @@ def test_tcf_legitimate_interest_does_not_grant_a_consent_purpose(
                            for m in ("m-li", "m-consent"))
     assert by_key[li_key].get("analytics") != "granted"
     assert by_key[consent_key]["analytics"] == "granted"
+
+
+def test_an_event_dated_in_year_one_is_decided_not_a_plugin_error(
+        make_pipeline: MakePipeline) -> None:
+    """The ledger's expiry window reaches before the calendar's start: no overflow."""
+    pipeline = make_pipeline()
+    outcome = pipeline.process(track("m-1", timestamp="0001-01-01T00:00:00Z",
+                                     consent={"Analytics": True}))
+    assert outcome.forwarded and outcome.reasons == ("consent.granted",)
+    assert not audit_records(pipeline, "plugin.error")

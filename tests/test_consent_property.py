@@ -3,7 +3,14 @@
 Random consent histories (applied in random order), jurisdictions, in-event
 signals and events go through a real pipeline; every forwarded outcome,
 including events released from quarantine later, is checked against an
-oracle written from the rules' text, not from the implementation.
+oracle written from the rules' and the README's text, not from the
+implementation.
+
+Times are hostile: events are dated in the past, just now, in the far future
+(up to year 9999) or the far past (down to year 1), in mixed UTC offsets;
+ledger statements are made months ago or minutes before receipt, in mixed
+offsets too. Category ids come in any case, from the shipped OneTrust preset,
+as purpose names, as Osano's ``"ACCEPT"``/``"DENY"``, or unknown.
 
 Examples per run: ``CDP_PLUGIN_PROPERTY_EXAMPLES`` (default 10,000). The
 README documents the one-million-example run.
@@ -14,7 +21,7 @@ from __future__ import annotations
 import itertools
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -29,7 +36,25 @@ from tests.conftest import RULES_DIR, MakePipeline
 EXAMPLES = int(os.environ.get("CDP_PLUGIN_PROPERTY_EXAMPLES", "10000"))
 RULES = load_rules(RULES_DIR)
 CONSENT_PURPOSES = ("analytics", "personalization", "marketing", "advertising")
-CATEGORIES = ("Analytics", "Personalization", "Marketing", "Advertising", "Targeting", "C0002")
+ORACLE_CATEGORIES = {
+    # The shipped rules' text: purpose names, the explicit entries, the onetrust preset.
+    "necessary": {"necessary"}, "analytics": {"analytics"},
+    "personalization": {"personalization"}, "marketing": {"marketing"},
+    "advertising": {"advertising"}, "strictly necessary": {"necessary"},
+    "performance": {"analytics"}, "functional": {"personalization"},
+    "targeting": {"advertising"}, "c0001": {"necessary"}, "c0002": {"analytics"},
+    "c0003": {"personalization"}, "c0004": {"advertising", "marketing"},
+    "c0005": {"advertising"}, "spd_bg": {"advertising"},
+    "targeting cookies": {"advertising", "marketing"},
+}
+CATEGORIES = ("Analytics", "Personalization", "Marketing", "Advertising", "Targeting", "C0002",
+              "marketing", "ADVERTISING", "c0004", "C0004", " Functional ", "SPD_BG",
+              "Targeting Cookies", "ESSENTIAL", "email_mktg")
+ANSWERS = (True, False, "ACCEPT", "DENY", "deny", "maybe", 1, None)
+OFFSETS = tuple(timezone(timedelta(minutes=m)) for m in (0, 330, -480, 840, -720, 45))
+SKEW = timedelta(minutes=5)
+FAR = (datetime(1, 1, 2, tzinfo=UTC), datetime(1970, 1, 1, tzinfo=UTC),
+       datetime(2099, 1, 1, tzinfo=UTC), datetime(9999, 12, 30, tzinfo=UTC))
 LOCATIONS = (("DE", None), ("GB", None), ("US", "US-CA"), ("US", "US-VA"), ("US", None),
              ("BR", None), (None, None))
 EVENTS = (("track", "Order Completed"), ("track", "Product Added"), ("track", "Email Opened"),
@@ -45,63 +70,107 @@ class LedgerEntry:
     order: int
 
 
-updates = st.builds(
-    lambda day, purposes: (BASE + timedelta(days=day), purposes),
-    st.integers(min_value=-500, max_value=60),
-    st.dictionaries(st.sampled_from(CONSENT_PURPOSES), st.booleans(), min_size=1),
+# Times are built per example from "now" (``Now`` below): ("base", days), ("recent",
+# minutes before now), ("future", days after now) or ("far", index into FAR).
+update_times = st.one_of(
+    st.tuples(st.just("base"), st.integers(min_value=-500, max_value=60)),
+    st.tuples(st.just("recent"), st.sampled_from((1, 2, 4, 6, 10, 120))),
 )
-events = st.builds(
-    lambda kind, day, prefs, gpc, location: (kind, BASE + timedelta(days=day), prefs, gpc,
-                                             location),
+event_times = st.one_of(
+    st.tuples(st.just("base"), st.integers(min_value=0, max_value=60)),
+    st.tuples(st.just("recent"), st.sampled_from((0, 3, 7, 60))),
+    st.tuples(st.just("future"), st.integers(min_value=1, max_value=40_000)),
+    st.tuples(st.just("far"), st.integers(min_value=0, max_value=len(FAR) - 1)),
+)
+updates = st.tuples(
+    update_times,
+    st.dictionaries(st.sampled_from(CONSENT_PURPOSES), st.booleans(), min_size=1),
+    st.sampled_from(OFFSETS),
+)
+events = st.tuples(
     st.sampled_from(EVENTS),
-    st.integers(min_value=0, max_value=60),
-    st.none() | st.dictionaries(st.sampled_from(CATEGORIES), st.booleans()),
+    event_times,
+    st.none() | st.dictionaries(st.sampled_from(CATEGORIES), st.sampled_from(ANSWERS)),
     st.booleans(),
     st.sampled_from(LOCATIONS),
+    st.sampled_from(OFFSETS),
 )
 operations = st.lists(st.one_of(updates.map(lambda u: ("update", u)),
                                 events.map(lambda e: ("event", e))), min_size=1, max_size=7)
 
 
+def _answer(value: Any) -> bool | None:
+    """A category's answer as the README defines it: a boolean, or Osano's words."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return {"accept": True, "deny": False}.get(value.strip().casefold())
+    return None
+
+
+def _oldest_valid(at: datetime) -> datetime:
+    try:
+        return at - MAX_AGE
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC)
+
+
 def _oracle_allows(purpose: str, event: dict[str, Any], headers: dict[str, str],
-                   ledger: list[LedgerEntry]) -> bool:
-    """Whether ``purpose`` has a valid basis for ``event``, read off the rules."""
+                   ledger: list[LedgerEntry], received: datetime) -> bool:
+    """Whether ``purpose`` has a valid basis for ``event``, read off the rules and
+    the README: an in-event signal counts as made at the event's time but no later
+    than its receipt, and beats the ledger only when more than 5 minutes later."""
     basis = RULES.purposes.purposes[purpose].legal_basis
     if basis == "contract":
         return True
-    at = datetime.fromisoformat(event["timestamp"])
+    event_at = datetime.fromisoformat(event["timestamp"])
+    signal_at = min(event_at, received)
     location = event["context"].get("location", {})
     regime = RULES.jurisdictions.resolve(location.get("country"), location.get("region"))
-    # (time, explicit beats in-event, denial beats grant) -> granted?
-    statements: list[tuple[datetime, int, bool, bool]] = []
+    stated: tuple[datetime, bool] | None = None
     recorded = [e for e in ledger if purpose in e.purposes]
     if recorded:
         current = max(recorded, key=lambda e: (e.captured_at, e.order))
-        if current.captured_at >= at - MAX_AGE:
-            granted = current.purposes[purpose]
-            statements.append((current.captured_at, 1, not granted, granted))
+        if current.captured_at >= _oldest_valid(min(event_at, received + SKEW)):
+            stated = (current.captured_at, current.purposes[purpose])
+    in_event: list[bool] = []
     prefs = event["context"].get("consent", {}).get("categoryPreferences", {})
-    mapped = [value for category, value in prefs.items()
-              if purpose in RULES.purposes.segment_categories.get(category, ())]
-    if mapped:
-        statements.append((at, 0, not all(mapped), all(mapped)))
+    mapped = [_answer(value) for category, value in prefs.items()
+              if purpose in ORACLE_CATEGORIES.get(category.strip().casefold(), ())]
+    if any(answer is not None for answer in mapped):
+        in_event.append(all(answer for answer in mapped if answer is not None))
     if purpose == "advertising" and headers.get("Sec-GPC") == "1" and regime.honours_gpc:
-        statements.append((at, 0, True, False))
-    if statements:
-        return max(statements)[3]
+        in_event.append(False)
+    if in_event and (stated is None or signal_at > stated[0] + SKEW):
+        return all(in_event)
+    if stated is not None:
+        return stated[1]
     return basis == "legitimate_interest" or regime.model == "opt_out"
 
 
 _subjects = itertools.count()
 
 
-def _event(message_id: str, subject: str, spec: tuple[Any, ...]) -> dict[str, Any]:
-    (kind, name), at, prefs, _, (country, region) = spec
+def _time(spec: tuple[str, int], now: datetime) -> datetime:
+    kind, amount = spec
+    if kind == "base":
+        return BASE + timedelta(days=amount)
+    if kind == "recent":
+        return now - timedelta(minutes=amount)
+    if kind == "future":
+        return now + timedelta(days=amount)
+    return FAR[amount]
+
+
+def _event(message_id: str, subject: str, spec: tuple[Any, ...],
+           now: datetime) -> dict[str, Any]:
+    (kind, name), when, prefs, _, (country, region), offset = spec
     context: dict[str, Any] = {"ip": "198.51.100.7"}
     if prefs is not None:
         context["consent"] = {"categoryPreferences": prefs}
     if country:
         context["location"] = {"country": country, **({"region": region} if region else {})}
+    at = _time(when, now).astimezone(offset)
     message: dict[str, Any] = {"type": kind, "messageId": message_id, "userId": subject,
                                "timestamp": at.isoformat(), "context": context}
     if kind == "track":
@@ -112,25 +181,29 @@ def _event(message_id: str, subject: str, spec: tuple[Any, ...]) -> dict[str, An
     return message
 
 
-def _check(outcome: Outcome, sent: dict[str, tuple[dict[str, Any], dict[str, str]]],
-           ledger: list[LedgerEntry]) -> None:
+Sent = dict[str, tuple[dict[str, Any], dict[str, str], datetime]]
+
+
+def _check(outcome: Outcome, sent: Sent, ledger: list[LedgerEntry]) -> None:
     if outcome.status is not Status.FORWARDED:
         return
     assert outcome.message_id is not None
-    event, headers = sent[outcome.message_id]
+    event, headers, received = sent[outcome.message_id]
     assert outcome.purposes, "forwarded without any purpose"
     for purpose in outcome.purposes:
-        assert _oracle_allows(purpose, event, headers, ledger), (
+        assert _oracle_allows(purpose, event, headers, ledger, received), (
             f"forwarded for {purpose} without a valid basis")
 
 
 def _run(pipeline: Pipeline, ops: list[tuple[str, Any]]) -> None:
     subject = f"subject-{next(_subjects)}"
+    now = datetime.now(UTC)
     ledger: list[LedgerEntry] = []
-    sent: dict[str, tuple[dict[str, Any], dict[str, str]]] = {}
+    sent: Sent = {}
     for index, (kind, spec) in enumerate(ops):
         if kind == "update":
-            captured_at, purposes = spec
+            when, purposes, offset = spec
+            captured_at = _time(when, now).astimezone(offset)
             ledger.append(LedgerEntry(captured_at, purposes, index))
             result = pipeline.record_consent(ConsentUpdate(subject, captured_at,
                                                            "preference_center", purposes))
@@ -138,9 +211,9 @@ def _run(pipeline: Pipeline, ops: list[tuple[str, Any]]) -> None:
                 _check(outcome, sent, ledger)
         else:
             message_id = f"{subject}-{index}"
-            event = _event(message_id, subject, spec)
+            event = _event(message_id, subject, spec, now)
             headers = {"Sec-GPC": "1"} if spec[3] else {}
-            sent[message_id] = (event, headers)
+            sent[message_id] = (event, headers, datetime.now(UTC))
             _check(pipeline.process(event, headers), sent, ledger)
 
 

@@ -55,20 +55,37 @@ def rules_path(rules_dir: str | Path | None) -> Path:
     return location.path
 
 
+UNMAPPED_PREFIX = "consent.unmapped:"
+UNMAPPED_NAMES = 50
+"""Distinct unmapped category names the summary lists; the rest count as ``<other>``."""
+
+
 class Summary:
-    """Counts of outcomes by status and by drop or quarantine reason."""
+    """Counts of outcomes by status and by drop or quarantine reason, and of the
+    events naming each consent category the rules do not map."""
 
     def __init__(self) -> None:
         self.statuses: Counter[str] = Counter()
         self.reasons: dict[str, Counter[str]] = {}
         self.settled: Counter[str] = Counter()
+        self.unmapped: Counter[str] = Counter()
 
-    def add(self, outcomes: Iterable[Outcome]) -> None:
+    def add(self, outcomes: Iterable[Outcome], *, first_seen: bool = True) -> None:
         for outcome in outcomes:
             self.statuses[outcome.status.value] += 1
+            reasons = [r for r in outcome.reasons if not r.startswith(UNMAPPED_PREFIX)]
+            if first_seen:
+                for reason in outcome.reasons:
+                    if reason.startswith(UNMAPPED_PREFIX):
+                        self._count_unmapped(reason.removeprefix(UNMAPPED_PREFIX))
             if outcome.status is not Status.FORWARDED:
                 bucket = self.reasons.setdefault(outcome.status.value, Counter())
-                bucket.update(outcome.reasons)
+                bucket.update(reasons)
+
+    def _count_unmapped(self, name: str) -> None:
+        if name not in self.unmapped and len(self.unmapped) >= UNMAPPED_NAMES:
+            name = "<other>"
+        self.unmapped[name] += 1
 
     def add_released(self, outcomes: Iterable[Outcome]) -> None:
         """Held events settled by a consent change: no longer quarantined."""
@@ -77,7 +94,7 @@ class Summary:
             self.reasons[Status.QUARANTINED.value]["consent.unknown"] -= 1
             key = "released" if outcome.status is Status.FORWARDED else "purged"
             self.settled[key] += 1
-        self.add(outcomes)
+        self.add(outcomes, first_seen=False)
 
     @property
     def processed(self) -> int:
@@ -91,6 +108,7 @@ class Summary:
                         for status, counts in sorted(self.reasons.items())},
             "quarantine_settled": {"released": self.settled["released"],
                                    "purged": self.settled["purged"]},
+            "unmapped_consent_categories": dict(sorted(self.unmapped.items())),
         }
 
     def render(self) -> str:
@@ -103,6 +121,11 @@ class Summary:
         settled = data["quarantine_settled"]
         lines.append(f"held events later released {settled['released']}, "
                      f"purged {settled['purged']} (counted above under their final status)")
+        if data["unmapped_consent_categories"]:
+            lines.append("consent categories the rules do not map (events naming each; "
+                         "add them to signals.segment_categories or a preset):")
+            for name, count in data["unmapped_consent_categories"].items():
+                lines.append(f"  {name:<40} {count}")
         return "\n".join(lines)
 
     def emit(self, as_json: bool, stream: IO[str] | None = None) -> None:

@@ -7,10 +7,12 @@ on malformed input: a signal they cannot read is no signal.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from cdp_plugin.consent.statements import Statement
+from cdp_plugin.minimization.pii_guard import redact
 from cdp_plugin.rules.model import PurposeRules
 from cdp_plugin.signals import ConsentStringError
 from cdp_plugin.signals.gpp import decode_gpp
@@ -47,15 +49,43 @@ def _map(stated: dict[str, list[bool]], purposes: Iterable[str], granted: bool) 
         stated.setdefault(purpose, []).append(granted)
 
 
-def segment_statements(event: Event, rules: PurposeRules) -> list[Statement]:
-    """Segment's ``context.consent.categoryPreferences`` ({category: bool});
-    a denial by any category mapped to a purpose denies it."""
+_ANSWERS = {"accept": True, "deny": False}
+"""Osano's string answers, accepted beside booleans (case-insensitively)."""
+
+
+def _answer(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return _ANSWERS.get(value.strip().casefold())
+    return None
+
+
+def _category_preferences(event: Event) -> Mapping[Any, Any]:
     prefs = _at(event.payload, "context", "consent", "categoryPreferences")
+    return prefs if isinstance(prefs, Mapping) else {}
+
+
+def _consent_ids(event: Event) -> list[tuple[str, bool]]:
+    management = _at(event.payload, "context", "consentManagement")
+    found: list[tuple[str, bool]] = []
+    if isinstance(management, Mapping):
+        for key, granted in (("allowedConsentIds", True), ("deniedConsentIds", False)):
+            ids = management.get(key)
+            if isinstance(ids, list):
+                found.extend((i, granted) for i in ids if isinstance(i, str))
+    return found
+
+
+def segment_statements(event: Event, rules: PurposeRules) -> list[Statement]:
+    """Segment's ``context.consent.categoryPreferences`` ({category: bool, or
+    Osano's ``"ACCEPT"``/``"DENY"``}), ids matched case-insensitively; a denial
+    by any category mapped to a purpose denies it."""
     stated: dict[str, list[bool]] = {}
-    if isinstance(prefs, Mapping):
-        for category, value in prefs.items():
-            if isinstance(value, bool):
-                _map(stated, rules.segment_categories.get(category, ()), value)
+    for category, value in _category_preferences(event).items():
+        answer = _answer(value)
+        if isinstance(category, str) and answer is not None:
+            _map(stated, rules.category_purposes(category) or (), answer)
     return _combine(stated, event, "in_event")
 
 
@@ -63,18 +93,37 @@ def rudderstack_statements(event: Event, rules: PurposeRules) -> list[Statement]
     """RudderStack's ``context.consentManagement``: allowed and denied consent
     ids, combined per purpose by ``resolutionStrategy`` (``and``: every mapped
     category must be allowed; ``or``: one suffices)."""
-    management = _at(event.payload, "context", "consentManagement")
-    if not isinstance(management, Mapping):
-        return []
     stated: dict[str, list[bool]] = {}
-    for key, granted in (("allowedConsentIds", True), ("deniedConsentIds", False)):
-        ids = management.get(key)
-        if isinstance(ids, list):
-            for consent_id in ids:
-                if isinstance(consent_id, str):
-                    _map(stated, rules.segment_categories.get(consent_id, ()), granted)
-    strategy = management.get("resolutionStrategy")
+    for consent_id, granted in _consent_ids(event):
+        _map(stated, rules.category_purposes(consent_id) or (), granted)
+    strategy = _at(event.payload, "context", "consentManagement", "resolutionStrategy")
     return _combine(stated, event, "in_event", any if strategy == "or" else all)
+
+
+UNMAPPED_LIMIT = 3
+"""At most this many unrecognised category names are reported per event."""
+
+_PRINTABLE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.:/-]{0,63}")
+
+
+def _reportable(name: str) -> str:
+    """A category name as it may be reported: ids are configuration, but an event
+    is hostile input, so anything that does not look like an id, or that the
+    personal-data guard flags, is replaced by a placeholder."""
+    if _PRINTABLE_ID.fullmatch(name) is None or redact(name)[1]:
+        return "<unreadable>"
+    return name
+
+
+def unmapped_categories(event: Event, rules: PurposeRules) -> tuple[str, ...]:
+    """Category ids in the event's Segment or RudderStack consent object that the
+    rules do not map (sorted, at most :data:`UNMAPPED_LIMIT`), for reporting:
+    an unmapped id is no signal, so without this a CMP's vocabulary the rules
+    do not know would leave events unknown without a word."""
+    names = [c for c in _category_preferences(event) if isinstance(c, str)]
+    names += [consent_id for consent_id, _ in _consent_ids(event)]
+    unknown = sorted({_reportable(n) for n in names if rules.category_purposes(n) is None})
+    return tuple(unknown[:UNMAPPED_LIMIT])
 
 
 def consent_mode_statements(event: Event, rules: PurposeRules) -> list[Statement]:

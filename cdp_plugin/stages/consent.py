@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from cdp_plugin.consent.signals import in_event_statements
+from cdp_plugin.consent.signals import in_event_statements, unmapped_categories
 from cdp_plugin.consent.statements import (
     EXPLICIT,
     Statement,
@@ -96,7 +96,10 @@ def ledger_statements(runtime: Runtime, subject_key: str, at: datetime,
                       policy: ConsentPolicy) -> tuple[dict[str, Statement], set[str]]:
     """The subject's valid ledger statements per purpose, and the purposes
     whose state has expired or was given under a superseded notice."""
-    oldest = at - timedelta(days=policy.max_age_days)
+    try:
+        oldest = at - timedelta(days=policy.max_age_days)
+    except OverflowError:  # an event dated in the first year of the calendar
+        oldest = datetime.min.replace(tzinfo=UTC)
     valid: dict[str, Statement] = {}
     stale: set[str] = set()
     for (scope, name), state in runtime.store.current_consent(subject_key).items():
@@ -164,12 +167,28 @@ def cdp_resolve_consent(event: Event, runtime: Runtime) -> ConsentView:
             states[purpose], sources[purpose] = ConsentState.GRANTED, "jurisdiction_default"
         elif purpose in stale:
             sources[purpose] = "expired"
-    return ConsentView(event.subject_key, states, sources, regime.name)
+    return ConsentView(event.subject_key, states, sources, regime.name,
+                       unmapped_categories(event, rules))
+
+
+UNMAPPED = "consent.unmapped:"
+"""Reason prefix naming a consent category the rules do not map, added to
+whatever the decision is."""
 
 
 @hookimpl(trylast=True)
 def cdp_decide(event: Event, consent: ConsentView, runtime: Runtime) -> Decision:
-    """Allow, quarantine or drop by the consent of the purposes the event serves."""
+    """Allow, quarantine or drop by the consent of the purposes the event serves;
+    every category the event carried that the rules do not map is named as a
+    further ``consent.unmapped:<id>`` reason."""
+    decision = _decide(event, consent, runtime)
+    if not consent.unmapped:
+        return decision
+    return replace(decision, reasons=(*decision.reasons,
+                                      *(UNMAPPED + name for name in consent.unmapped)))
+
+
+def _decide(event: Event, consent: ConsentView, runtime: Runtime) -> Decision:
     rules = runtime.rules.purposes
     needed = rules.purposes_for(event.type, event.name)
     granted = consent.granted & needed

@@ -10,6 +10,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cdp_plugin.rules.model.common import MEMO_SIZE, EventMatch, memoized
+from cdp_plugin.rules.presets import category_key
 
 LEGAL_BASES: tuple[str, ...] = ("consent", "legitimate_interest", "contract")
 
@@ -95,9 +96,10 @@ class PurposeRules:
     """The contents of ``purposes.yaml``.
 
     The ``signals`` maps translate in-event consent vocabularies to purposes:
-    Segment/RudderStack/OneTrust category names or ids, Google Consent Mode
-    fields, and IAB TCF purpose ids. ``quiet_hours`` is None when the file
-    sets none.
+    Segment/RudderStack category names or CMP ids (``segment_categories``,
+    keyed case-folded, with the presets and the purpose names merged in; see
+    :mod:`cdp_plugin.rules.presets`), Google Consent Mode fields, and IAB TCF
+    purpose ids. ``quiet_hours`` is None when the file sets none.
     """
 
     purposes: Mapping[str, Purpose]
@@ -117,6 +119,11 @@ class PurposeRules:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_memo", memoized(self._union))
+
+    def category_purposes(self, category: str) -> frozenset[str] | None:
+        """The purposes an in-event consent category speaks for, matched
+        case-insensitively; None when the rules do not know the category."""
+        return self.segment_categories.get(category_key(category))
 
     def purposes_for(self, event_type: str, name: str | None) -> frozenset[str]:
         """The union of the purposes of every ``events`` entry the message matches."""

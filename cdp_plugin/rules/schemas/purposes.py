@@ -19,6 +19,7 @@ from cdp_plugin.rules.model import (
     QuietHours,
     time_zone,
 )
+from cdp_plugin.rules.presets import PRESETS, category_key, category_map
 from cdp_plugin.rules.schemas.common import (
     _VERSION,
     EventMatchSchema,
@@ -84,6 +85,9 @@ class EventPurposesSchema(_RulesSchema):
     purposes = _List(_Str(), required=True)
 
 class SignalsSchema(_RulesSchema):
+    presets = _List(_Str(validate=validate.OneOf(sorted(PRESETS), error="unknown preset "
+                                                 "'{input}'; one of {choices}")),
+                    load_default=list)
     segment_categories = _Mapping(keys=_Str(), values=_List(_Str()), load_default=dict)
     consent_mode = _Mapping(keys=_Str(), values=_List(_Str()), load_default=dict)
     tcf_purposes = _Mapping(keys=_Int(validate=validate.Range(min=1, max=24)),
@@ -153,6 +157,7 @@ class PurposesFileSchema(_RulesSchema):
             for vocabulary in ("segment_categories", "consent_mode", "tcf_purposes"):
                 for name, mapped in _as_dict(signals.get(vocabulary)).items():
                     _check_purposes(problems, ("signals", vocabulary, name), mapped, defined)
+            _check_case_clashes(problems, _as_dict(signals.get("segment_categories")))
         channels = raw.get("channels")
         quiet = _as_list(_as_dict(raw.get("quiet_hours")).get("channels"))
         if isinstance(channels, list):
@@ -191,12 +196,28 @@ class PurposesFileSchema(_RulesSchema):
             destinations=MappingProxyType(
                 {name: frozenset(served) for name, served in data["destinations"].items()}
             ),
-            segment_categories=purposes_by("segment_categories"),
+            segment_categories=MappingProxyType(category_map(
+                list(data["purposes"]), signals.get("presets", []),
+                signals.get("segment_categories", {}))),
             consent_mode=purposes_by("consent_mode"),
             tcf_purposes=purposes_by("tcf_purposes"),
             consent=consent if isinstance(consent, ConsentPolicy) else ConsentPolicy(),
             quiet_hours=_quiet_hours(data["quiet_hours"], data["channels"]),
         )
+
+def _check_case_clashes(problems: _Problems, categories: dict[Any, Any]) -> None:
+    """Category ids match case-insensitively, so two spellings of one id must agree."""
+    seen: dict[str, tuple[str, Any]] = {}
+    for name, mapped in categories.items():
+        if not isinstance(name, str):
+            continue
+        key = category_key(name)
+        if key in seen and sorted(_as_list(seen[key][1])) != sorted(_as_list(mapped)):
+            problems.add(("signals", "segment_categories", name),
+                         f"same category as '{seen[key][0]}' (ids match case-insensitively) "
+                         "but mapped to other purposes")
+        seen.setdefault(key, (name, mapped))
+
 
 def _quiet_hours(spec: dict[str, Any] | None, channels: list[str]) -> QuietHours | None:
     """The loaded ``quiet_hours`` section; without ``channels`` it covers every channel."""
