@@ -220,6 +220,55 @@ def test_cap_ignores_refused_and_unrecorded_requests(make_pipeline: MakePipeline
         "frequency_cap")
 
 
+def _subject_caps(pipeline: Pipeline, **caps: tuple[int, int]) -> None:
+    """Store caps as the preference center does (channel=(max, per_days))."""
+    pipeline.runtime.store.put_preferences(subject_key(pipeline), {"frequency_caps": {
+        channel: {"max": most, "per_days": days, "captured_at": (T - DAY).isoformat()}
+        for channel, (most, days) in caps.items()}}, T - DAY)
+
+
+def test_a_stricter_cap_the_subject_chose_is_enforced(make_pipeline: MakePipeline) -> None:
+    pipeline = make_pipeline()  # the rules: email at most 3 per 7 days
+    opted_in(pipeline)
+    _subject_caps(pipeline, email=(1, 7))
+    assert pipeline.may_contact(USER, "email", at=T).allowed
+    assert pipeline.may_contact(USER, "email", at=T + DAY) == ContactDecision(
+        False, "frequency_cap", T + 7 * DAY)
+
+
+def test_a_looser_cap_the_subject_chose_does_not_lift_the_rules_cap(
+        make_pipeline: MakePipeline) -> None:
+    pipeline = make_pipeline()
+    opted_in(pipeline)
+    _subject_caps(pipeline, email=(10, 1))
+    for hour in range(3):
+        assert pipeline.may_contact(USER, "email", at=T + timedelta(hours=hour)).allowed
+    assert pipeline.may_contact(USER, "email", at=T + 3 * DAY).reason == "frequency_cap"
+
+
+def test_with_two_full_caps_retry_waits_for_both(make_pipeline: MakePipeline) -> None:
+    pipeline = make_pipeline()  # the rules: email 3 per 7 days; the subject: 2 per 30 days
+    opted_in(pipeline)
+    _subject_caps(pipeline, email=(2, 30))
+    assert pipeline.may_contact(USER, "email", at=T).allowed
+    assert pipeline.may_contact(USER, "email", at=T + DAY).allowed
+    assert pipeline.may_contact(USER, "email", at=T + 2 * DAY) == ContactDecision(
+        False, "frequency_cap", T + 30 * DAY)
+    _subject_caps(pipeline, email=(0, 1))
+    assert pipeline.may_contact(USER, "email", at=T + 40 * DAY) == ContactDecision(
+        False, "frequency_cap")
+
+
+def test_a_malformed_stored_cap_leaves_the_rules_cap(make_pipeline: MakePipeline) -> None:
+    pipeline = make_pipeline()
+    opted_in(pipeline)
+    pipeline.runtime.store.put_preferences(subject_key(pipeline), {"frequency_caps": {
+        "email": {"max": "1", "per_days": 0}}}, T - DAY)
+    for hour in range(3):
+        assert pipeline.may_contact(USER, "email", at=T + timedelta(hours=hour)).allowed
+    assert pipeline.may_contact(USER, "email", at=T + DAY).reason == "frequency_cap"
+
+
 def test_cap_is_per_channel_and_per_subject(make_pipeline: MakePipeline) -> None:
     pipeline = make_pipeline()  # push: at most 1 per day
     opted_in(pipeline)

@@ -10,14 +10,16 @@ chose. Observers hear of the changes only after the commit.
 
 Ordering is the ledger's: an update captured before the subject's current
 state is kept in the history and does not change that state. Frequency caps
-likewise keep, per channel, the latest captured.
+likewise keep, per channel, the latest captured (compared as instants,
+whatever UTC offset each was sent in).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 from cdp_plugin.audit.records import FrequencyCapsStored, PreferencesReceived
 from cdp_plugin.callbacks.doi import IssuedToken, cancel_requests, request_confirmation
@@ -25,15 +27,12 @@ from cdp_plugin.callbacks.outbox import notice_key, queue_notice
 from cdp_plugin.callbacks.schemas import PreferenceUpdate
 from cdp_plugin.callbacks.settings import CallbackSettings
 from cdp_plugin.callbacks.work import unit_of_work
+from cdp_plugin.consent.gate import SUBJECT_CAPS
 from cdp_plugin.errors import CdpPluginError
 from cdp_plugin.pipeline import Pipeline
 from cdp_plugin.stages.consent import RESIDENCY
 from cdp_plugin.storage.base import CurrentConsent
 from cdp_plugin.types import ConsentChange, ConsentResult, ConsentUpdate, Outcome
-
-FREQUENCY_CAPS = "frequency_caps"
-"""Preferences key (:meth:`Store.get_preferences`) holding the frequency caps the
-subject chose, per channel."""
 
 
 class ReplayedWebhook(CdpPluginError):
@@ -157,18 +156,31 @@ def _regime(pipeline: Pipeline, subject_key: str, update: ConsentUpdate) -> str:
     return pipeline.runtime.rules.jurisdictions.resolve(country, region).name
 
 
+def _held_since(held: Any) -> datetime:
+    """When a stored cap was captured, as an instant (text in any UTC offset);
+    an unreadable one counts as older than any update."""
+    text = held.get("captured_at") if isinstance(held, Mapping) else None
+    try:
+        at = datetime.fromisoformat(text) if isinstance(text, str) else None
+    except ValueError:
+        at = None
+    if at is None or at.tzinfo is None:
+        return datetime.min.replace(tzinfo=UTC)
+    return at
+
+
 def _store_caps(pipeline: Pipeline, subject_key: str, update: PreferenceUpdate) -> None:
     """Keep each channel's cap from the latest update that set it."""
     store = pipeline.runtime.store
     captured = update.consent.captured_at
     preferences = store.get_preferences(subject_key) or {}
-    caps = preferences.setdefault(FREQUENCY_CAPS, {})
+    caps = preferences.setdefault(SUBJECT_CAPS, {})
     changed = False
     for channel, cap in update.frequency_caps.items():
         held = caps.get(channel)
-        if held is None or held.get("captured_at", "") <= captured.isoformat():
+        if held is None or _held_since(held) <= captured:
             caps[channel] = {"max": cap.max, "per_days": cap.per_days,
-                             "captured_at": captured.isoformat()}
+                             "captured_at": captured.astimezone(UTC).isoformat()}
             changed = True
     if changed:
         store.put_preferences(subject_key, preferences, captured)

@@ -83,6 +83,46 @@ def topic_refusal(topic: str | None, rules: PurposeRules, ledger: Ledger, *,
     return None if state.granted else "topic.unsubscribed"
 
 
+SUBJECT_CAPS = "frequency_caps"
+"""Preferences key (:meth:`Store.get_preferences`) holding the per-channel caps a
+subject chose in the preference center: channel -> ``{"max", "per_days", "captured_at"}``."""
+
+
+def subject_cap(preferences: Mapping[str, Any] | None, channel: str) -> FrequencyCap | None:
+    """The cap the subject chose for ``channel``, or None (also for a stored entry
+    that is not a well-formed cap, which then leaves the rules' cap alone)."""
+    caps = preferences.get(SUBJECT_CAPS) if preferences is not None else None
+    held = caps.get(channel) if isinstance(caps, Mapping) else None
+    if not isinstance(held, Mapping):
+        return None
+    most, days = held.get("max"), held.get("per_days")
+    if (not isinstance(most, int) or isinstance(most, bool) or most < 0
+            or not isinstance(days, int) or isinstance(days, bool) or days < 1):
+        return None
+    return FrequencyCap(max=most, per_days=days)
+
+
+def caps_refusal(caps: Sequence[FrequencyCap], sends: Sequence[datetime],
+                 at: datetime) -> ContactDecision | None:
+    """The strictest refusal among ``caps`` (every cap must have room), or None.
+
+    A send is allowed only if it keeps within every cap, the rules' and the
+    subject's alike; when several are full, ``retry_after`` is the latest of
+    their retry times (none at all if a full cap never frees up). ``sends`` must
+    reach back to the earliest :func:`cap_window_start` of the caps.
+    """
+    refusals = []
+    for cap in caps:
+        start = cap_window_start(cap, at)
+        refusal = frequency_refusal(cap, [sent for sent in sends if sent > start], at)
+        if refusal is not None:
+            refusals.append(refusal)
+    if not refusals:
+        return None
+    never = [r for r in refusals if r.retry_after is None]
+    return never[0] if never else max(refusals, key=lambda r: r.retry_after or at)
+
+
 def cap_window_start(cap: FrequencyCap, at: datetime) -> datetime:
     """The excluded start of the window ``(at - per_days, at]`` that ``cap`` counts."""
     return at - timedelta(days=cap.per_days)

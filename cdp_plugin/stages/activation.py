@@ -9,7 +9,9 @@ The checks run in this order, and the first that fails gives the reason
    is refused only by a denial;
 2. the channel: defined, and opted in to;
 3. the topic, if the message has one: defined, and subscribed to;
-4. the channel's frequency cap, over the subject's recorded sends;
+4. the channel's frequency caps, over the subject's recorded sends: the
+   rules' cap and the cap the subject chose in the preference center, each
+   of which must have room (so the stricter binds);
 5. the quiet hours, in the subject's last seen time zone.
 
 Messages for a ``contract`` purpose (order confirmations, password resets,
@@ -24,10 +26,11 @@ from __future__ import annotations
 
 from cdp_plugin.consent.gate import (
     cap_window_start,
+    caps_refusal,
     channel_refusal,
-    frequency_refusal,
     purpose_refusal,
     quiet_hours_end,
+    subject_cap,
     subject_time_zone,
     topic_refusal,
 )
@@ -61,10 +64,12 @@ def cdp_check_contact(request: ContactRequest, runtime: Runtime) -> ContactDecis
         return ContactDecision(False, refusal)
     if not preferences_apply:
         return ContactDecision(True, "ok")
-    cap = rules.frequency_caps.get(request.channel)
-    if cap is not None:
-        sends = store.sends_since(key, request.channel, cap_window_start(cap, at))
-        capped = frequency_refusal(cap, sends, at)
+    caps = [cap for cap in (rules.frequency_caps.get(request.channel),
+                            subject_cap(store.get_preferences(key), request.channel))
+            if cap is not None]
+    if caps:
+        since = min(cap_window_start(cap, at) for cap in caps)
+        capped = caps_refusal(caps, store.sends_since(key, request.channel, since), at)
         if capped is not None:
             return capped
     quiet = rules.quiet_hours

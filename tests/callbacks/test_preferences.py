@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from datetime import timedelta
+from datetime import UTC, timedelta, timezone
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -229,6 +229,27 @@ def test_frequency_caps_keep_the_latest_per_channel(client: Client) -> None:
     assert "preferences" not in (client.pipeline.runtime.store.get_profile(key) or {})
     assert {c: (v["max"], v["per_days"]) for c, v in caps.items()} == {
         "email": (1, 7), "sms": (2, 30)}
+
+
+def test_frequency_caps_are_ordered_as_instants_across_offsets(client: Client) -> None:
+    """12:00+05:00 is 07:00Z, older than 10:00Z, though its text sorts after it."""
+    newer = T0.replace(hour=10, minute=0, second=0, microsecond=0, tzinfo=UTC)
+    older = newer.replace(hour=12, tzinfo=timezone(timedelta(hours=5)))
+    assert older < newer and older.isoformat() > newer.isoformat()
+    client.post(update(newer, frequency_caps={"email": {"max": 1, "per_days": 7}}))
+    client.post(update(older, frequency_caps={"email": {"max": 9, "per_days": 7}}))
+    key = client.pipeline.runtime.pseudonymizer.subject(USER)
+    caps = (client.pipeline.runtime.store.get_preferences(key) or {})["frequency_caps"]
+    assert caps["email"]["max"] == 1
+
+
+def test_a_cap_set_in_the_preference_center_limits_contact(client: Client) -> None:
+    client.post(update(T0, purposes={"marketing": "granted"}, channels={"email": "granted"},
+                       frequency_caps={"email": {"max": 1, "per_days": 7}}))
+    at = T0 + timedelta(days=1)
+    assert client.pipeline.may_contact(USER, "email", at=at).allowed
+    refused = client.pipeline.may_contact(USER, "email", at=at + timedelta(hours=1))
+    assert (refused.allowed, refused.reason) == (False, "frequency_cap")
 
 
 # --- effects of a withdrawal -------------------------------------------------------
