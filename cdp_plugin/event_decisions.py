@@ -24,7 +24,7 @@ from cdp_plugin.audit.records import (
     SegmentMove,
 )
 from cdp_plugin.errors import InvalidEvent, PluginError
-from cdp_plugin.events import decode_line, parse_event
+from cdp_plugin.events import decode_line, linked_ids, parse_event
 from cdp_plugin.minimization.pii_guard import redact
 from cdp_plugin.types import (
     Action,
@@ -75,6 +75,10 @@ class EventDecisions(PipelineCore):
         if not store.remember_message(message_key, self.clock()):
             self.hooks.audit(EventDuplicate(message_key, event.subject_key))
             return Outcome(Status.DUPLICATE, event.message_id, ("duplicate",))
+        for identity in linked_ids(event):
+            # Kept so an erasure of either identity reaches what the other holds.
+            store.link_identities(event.subject_key, self.runtime.pseudonymizer.subject(identity),
+                                  self.clock())
         try:
             outcome = self._decide_and_apply(event)
             assert outcome is not None  # only held events can stay undecided

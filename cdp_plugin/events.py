@@ -68,6 +68,18 @@ _Problems = dict[str, str]
 _Check = Callable[[Mapping[str, Any], _Problems], None]
 
 
+def linked_ids(event: Event) -> list[str]:
+    """The other identities an event says are its subject: the anonymous id of an
+    event that also carries a user id, and an alias's ``previousId``."""
+    linked = []
+    if event.user_id and event.anonymous_id:
+        linked.append(event.anonymous_id)
+    previous = event.payload.get("previousId") if event.type == "alias" else None
+    if isinstance(previous, str) and previous:
+        linked.append(previous)
+    return linked
+
+
 def decode_line(line: bytes | str) -> dict[str, Any]:
     """Decode one JSON line into a dict.
 

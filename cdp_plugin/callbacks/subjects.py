@@ -15,10 +15,13 @@ data keys are deleted (crypto-shredding: every ``enc1:`` value of the
 subject, wherever a copy went, stops decrypting); the preferences,
 quarantined events (raw events), recorded sends and double opt-in requests
 are deleted, and each stage deletes what it holds (``cdp_erase_subject``;
-segmentation: the profile); every configured destination is sent an
-erasure notice; a ``subject.erased`` audit record and a tombstone pointing at
-it prove the erasure. Afterwards the store's files are scrubbed of the
-deleted rows where the backend allows it.
+segmentation: the profile). Identities an event linked to the subject (the
+anonymous id of an identify, an alias's previous id; ``Store.linked_identities``)
+lose their quarantined events and their data keys too, since those hold
+what the subject sent before it was identified, and the links go. Every
+configured destination is sent an erasure notice; a ``subject.erased``
+audit record and a tombstone pointing at it prove the erasure. Afterwards
+the store's files are scrubbed of the deleted rows where the backend allows it.
 """
 
 from __future__ import annotations
@@ -129,7 +132,8 @@ def export_subject(pipeline: Pipeline, subject_id: str, now: datetime, *,
     """Everything held about the subject as JSON-ready data, and audit the access.
 
     Sections: consent (current state and full history), preferences,
-    quarantined events (as received), forwarded counts, double opt-in
+    quarantined events (as received, the linked identities' too), the number
+    of linked identities, forwarded counts, double opt-in
     requests, queued notices and earlier erasures, then those of the stages
     (``cdp_export_subject``; segmentation: segments with the clauses that
     hold now, and features). ``webhook`` is the request's ``(id, digest)``: a
@@ -144,7 +148,9 @@ def export_subject(pipeline: Pipeline, subject_id: str, now: datetime, *,
     with unit_of_work(pipeline):
         claim_webhook(pipeline, webhook, now, duplicate_ok=False)
         preferences = store.get_preferences(subject_key) or {}
-        held = [_held_event(h) for h in store.quarantine_list(subject_key)]
+        linked = store.linked_identities(subject_key)
+        held = [_held_event(h) for key in (subject_key, *linked)
+                for h in store.quarantine_list(key)]
         history = [r.as_dict() for r in store.consent_history(subject_key)]
         export: dict[str, Any] = {
             "subject": subject_key,
@@ -160,6 +166,7 @@ def export_subject(pipeline: Pipeline, subject_id: str, now: datetime, *,
             },
             "preferences": {"residency": preferences.get(RESIDENCY), **preferences},
             "quarantined_events": held,
+            "linked_identities": len(linked),
             "forwarded": dict(forwarded) if forwarded is not None else forwarded_counts(
                 runtime.config.audit_dir, subject_key),
             "double_opt_in": [_optin(r) for r in store.optin_list(subject_key)],
@@ -196,6 +203,9 @@ def erase_subject(pipeline: Pipeline, settings: CallbackSettings, subject_id: st
         # Held events go first: the withdrawal below must not decide them again.
         held = store.quarantine_list(subject_key)
         removed = store.quarantine_remove([h.id for h in held])
+        linked = store.linked_identities(subject_key)
+        linked_held = [h.id for key in linked for h in store.quarantine_list(key)]
+        linked_removed = store.quarantine_remove(linked_held)
         pipeline.record_consent(ConsentUpdate(
             subject_id, now, ERASURE_SOURCE,
             purposes={name: False for name, purpose in purposes.purposes.items()
@@ -208,6 +218,10 @@ def erase_subject(pipeline: Pipeline, settings: CallbackSettings, subject_id: st
             "quarantined_events": removed,
             "sends": store.delete_sends(subject_key),
             "optin_requests": store.optin_delete(subject_key),
+            "linked_quarantined_events": linked_removed,
+            "linked_data_keys": sum(Keyring(store, runtime.pseudonymizer.master_keys).erase(key)
+                                    for key in linked),
+            "identity_links": store.delete_links(subject_key),
         }
         for kind, count in pipeline.hooks.erase_subject(subject_key, now).items():
             deleted[kind] = deleted.get(kind, 0) + count

@@ -42,6 +42,7 @@ from cdp_plugin.consent.statements import (
     most_restrictive,
     state_of,
 )
+from cdp_plugin.events import linked_ids
 from cdp_plugin.markers import hookimpl
 from cdp_plugin.rules.model import ConsentPolicy, Jurisdiction
 from cdp_plugin.runtime import Runtime
@@ -115,13 +116,7 @@ def ledger_statements(runtime: Runtime, subject_key: str, at: datetime,
 
 def linked_subject_keys(event: Event, runtime: Runtime) -> list[str]:
     """Keys of other identities the event links to its subject."""
-    linked = []
-    if event.user_id and event.anonymous_id:
-        linked.append(event.anonymous_id)
-    previous = event.payload.get("previousId") if event.type == "alias" else None
-    if isinstance(previous, str) and previous:
-        linked.append(previous)
-    return [runtime.pseudonymizer.subject(identity) for identity in linked]
+    return [runtime.pseudonymizer.subject(identity) for identity in linked_ids(event)]
 
 
 @hookimpl

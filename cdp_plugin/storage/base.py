@@ -20,6 +20,7 @@ from cdp_plugin.errors import StorageError
 from cdp_plugin.storage.contracts import (
     CallbackStore,
     ConsentLedger,
+    IdentityLinks,
     KeyStore,
     MessageDedup,
     PreferenceStore,
@@ -78,6 +79,7 @@ class Store(
     ConsentLedger,
     ProfileStore,
     PreferenceStore,
+    IdentityLinks,
     QuarantineStore,
     KeyStore,
     SendLog,

@@ -66,7 +66,9 @@ def test_subject_exports_and_erasures(report: dict[str, Any]) -> None:
     subjects = report["operations"]["subjects"]
     assert (subjects["exports"], subjects["erasures"], subjects["erasure_notices"]) == (1, 1, 1)
     assert subjects["deleted"] == {"optin_requests": 1, "profile": 1, "preferences": 1,
-                                   "data_keys": 0, "quarantined_events": 0, "sends": 0}
+                                   "data_keys": 0, "quarantined_events": 0, "sends": 0,
+                                   "linked_quarantined_events": 0, "linked_data_keys": 0,
+                                   "identity_links": 0}
     assert subjects["scrubs"] == {"complete": 1, "incomplete": 0}
     assert report["other"]["subjects_erased"] == 1
 

@@ -255,3 +255,33 @@ def test_the_export_reads_the_audit_log_outside_the_application_lock(
     assert response.status == 200
     assert response.json["forwarded"]["events"] == populated["forwarded"] > 0
     assert held_during_scan == [False]
+
+
+def test_erasure_reaches_events_held_under_a_linked_anonymous_id(
+        esp_client: Client, config: Config) -> None:
+    """Events sent while the subject was anonymous are held under the anonymous id;
+    a later identify links it, and the erasure of the user takes them too."""
+    pipeline = esp_client.pipeline
+    anonymous = track("m-anon-1", USER_ID, "Product Viewed", email=EMAIL)
+    del anonymous["userId"]
+    anonymous["anonymousId"] = ANONYMOUS_ID
+    identify = {"type": "identify", "messageId": "m-identify", "userId": USER_ID,
+                "anonymousId": ANONYMOUS_ID, "timestamp": "2026-11-20T10:05:00Z",
+                "context": {"location": {"country": "DE"}}, "traits": {"plan": "pro"}}
+    assert [o.status for o in pipeline.process_batch([anonymous, identify])] == [
+        Status.QUARANTINED, Status.QUARANTINED]
+    store = pipeline.runtime.store
+    anon_key = pipeline.runtime.pseudonymizer.subject(ANONYMOUS_ID)
+    assert store.quarantine_count(anon_key) == 1
+
+    export = esp_client.subject_request("access", USER_ID).json
+    assert export["linked_identities"] == 1 and len(export["quarantined_events"]) == 2
+
+    erased = esp_client.subject_request("erasure", USER_ID).json
+    assert erased["deleted"]["quarantined_events"] == 1
+    assert erased["deleted"]["linked_quarantined_events"] == 1
+    assert erased["deleted"]["identity_links"] == 1
+    assert store.quarantine_count(anon_key) == 0
+    assert store.linked_identities(anon_key) == []
+    esp_client.pipeline.close()
+    assert not any(EMAIL in hits for hits in _files_holding(config.data_dir, (EMAIL,)).values())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from cdp_plugin.storage.contracts.callbacks import CallbackStore
 from cdp_plugin.storage.contracts.consent import ConsentLedger
 from cdp_plugin.storage.contracts.keys import KeyStore
+from cdp_plugin.storage.contracts.links import IdentityLinks
 from cdp_plugin.storage.contracts.messages import MessageDedup
 from cdp_plugin.storage.contracts.preferences import PreferenceStore
 from cdp_plugin.storage.contracts.profiles import ProfileStore
@@ -16,6 +17,7 @@ from cdp_plugin.storage.contracts.sends import SendLog
 __all__ = [
     "CallbackStore",
     "ConsentLedger",
+    "IdentityLinks",
     "KeyStore",
     "MessageDedup",
     "PreferenceStore",

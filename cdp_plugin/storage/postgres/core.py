@@ -17,7 +17,7 @@ from cdp_plugin.storage.sql.core import SQLCore
 _CONNECT_TIMEOUT_S = 10
 
 # The tables whose rows hold a subject's data; VACUUM makes their dead rows' space reusable.
-_SCRUB_TABLES = ("quarantine", "profiles", "preferences", "sends", "subject_keys",
+_SCRUB_TABLES = ("quarantine", "profiles", "preferences", "sends", "subject_keys", "identity_links",
                  "optin_requests")
 
 

@@ -41,6 +41,15 @@ SCHEMA = (
         data jsonb NOT NULL,
         updated_at timestamptz NOT NULL
     )""",
+    # Identities an event linked (identify with both ids, alias), so an erasure
+    # reaches what is held under the others.
+    """CREATE TABLE IF NOT EXISTS identity_links (
+        subject_key text COLLATE "C" NOT NULL,
+        linked_key text COLLATE "C" NOT NULL,
+        linked_at timestamptz NOT NULL,
+        PRIMARY KEY (subject_key, linked_key)
+    )""",
+    "CREATE INDEX IF NOT EXISTS identity_links_linked ON identity_links (linked_key)",
     # What the subject chose in the preference center beyond consent.
     """CREATE TABLE IF NOT EXISTS preferences (
         subject_key text COLLATE "C" PRIMARY KEY,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from cdp_plugin.storage.postgres.callbacks import PostgresCallbacks
 from cdp_plugin.storage.postgres.consent import PostgresConsent
 from cdp_plugin.storage.postgres.keys import PostgresKeys
+from cdp_plugin.storage.postgres.links import PostgresLinks
 from cdp_plugin.storage.postgres.messages import PostgresMessages
 from cdp_plugin.storage.postgres.preferences import PostgresPreferences
 from cdp_plugin.storage.postgres.profiles import PostgresProfiles
@@ -19,6 +20,7 @@ class PostgresStore(
     PostgresConsent,
     PostgresProfiles,
     PostgresPreferences,
+    PostgresLinks,
     PostgresQuarantine,
     PostgresKeys,
     PostgresSends,

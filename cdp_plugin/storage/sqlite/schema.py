@@ -37,6 +37,15 @@ SCHEMA = (
         data TEXT NOT NULL,
         updated_at INTEGER NOT NULL
     )""",
+    # Identities an event linked (identify with both ids, alias), so an erasure
+    # reaches what is held under the others.
+    """CREATE TABLE IF NOT EXISTS identity_links (
+        subject_key TEXT NOT NULL,
+        linked_key TEXT NOT NULL,
+        linked_at INTEGER NOT NULL,
+        PRIMARY KEY (subject_key, linked_key)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS identity_links_linked ON identity_links (linked_key)",
     # What the subject chose in the preference center beyond consent.
     """CREATE TABLE IF NOT EXISTS preferences (
         subject_key TEXT PRIMARY KEY,

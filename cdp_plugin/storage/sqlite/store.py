@@ -5,6 +5,7 @@ from __future__ import annotations
 from cdp_plugin.storage.sqlite.callbacks import SQLiteCallbacks
 from cdp_plugin.storage.sqlite.consent import SQLiteConsent
 from cdp_plugin.storage.sqlite.keys import SQLiteKeys
+from cdp_plugin.storage.sqlite.links import SQLiteLinks
 from cdp_plugin.storage.sqlite.messages import SQLiteMessages
 from cdp_plugin.storage.sqlite.preferences import SQLitePreferences
 from cdp_plugin.storage.sqlite.profiles import SQLiteProfiles
@@ -19,6 +20,7 @@ class SQLiteStore(
     SQLiteConsent,
     SQLiteProfiles,
     SQLitePreferences,
+    SQLiteLinks,
     SQLiteQuarantine,
     SQLiteKeys,
     SQLiteSends,
