@@ -7,6 +7,7 @@ message names the operation, never the data involved.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import threading
@@ -158,6 +159,10 @@ class SingleConnectionStore(Store):
         """Name a driver error without its message, which may quote data."""
         return type(exc).__name__
 
+    def _reconnect_if_lost(self, operation: str) -> None:
+        """Before an operation outside any transaction: reopen a connection the
+        server dropped. Backends without a server have nothing to do."""
+
     def _error(self, operation: str, exc: BaseException) -> StorageError:
         return StorageError(f"{operation} failed: {self._describe(exc)}")
 
@@ -174,6 +179,8 @@ class SingleConnectionStore(Store):
         with self._lock:
             if self._closed:
                 raise StorageError(f"{operation} failed: the store is closed")
+            if self._depth == 0:
+                self._reconnect_if_lost(operation)
             if self._depth > 0:
                 yield from self._joined(operation)
             elif atomic:
@@ -239,6 +246,25 @@ class SingleConnectionStore(Store):
                 self._close_connection()
             except self._driver_errors as exc:
                 raise self._error("close", exc) from None
+
+
+_OS_REASONS = {
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied: this process may not write there",
+    errno.EPERM: "operation not permitted: this process may not write there",
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "the disk quota is exhausted",
+    errno.ENOTDIR: "a parent of the path is not a directory",
+    errno.EISDIR: "the path is a directory",
+}
+
+
+def os_reason(exc: OSError) -> str:
+    """What an operating-system error means for a path the store or the audit log
+    needs to write, in words an operator can act on (never the path's contents)."""
+    reason = _OS_REASONS.get(exc.errno or 0)
+    name = errno.errorcode.get(exc.errno or 0, type(exc).__name__)
+    return f"{reason} ({name})" if reason else name
 
 
 def as_utc(value: datetime, operation: str, argument: str) -> datetime:

@@ -46,15 +46,9 @@ class PostgresCore(SQLCore):
     def __init__(self, dsn: str, schema: str | None = None) -> None:
         super().__init__()
         self.schema = schema
-        options: dict[str, Any] = {}
-        if "connect_timeout" not in dsn:
-            options["connect_timeout"] = _CONNECT_TIMEOUT_S
+        self._dsn = dsn
+        self._conn = self._connect("cannot connect to PostgreSQL")
         try:
-            self._conn = psycopg.connect(dsn, autocommit=True, **options)
-        except psycopg.Error as exc:
-            raise StorageError(f"cannot connect to PostgreSQL: {type(exc).__name__}") from None
-        try:
-            self._conn.execute("SET TIME ZONE 'UTC'")
             self._create_schema()
         except BaseException as exc:
             self._conn.close()
@@ -63,6 +57,38 @@ class PostgresCore(SQLCore):
                     f"cannot open the PostgreSQL store: {self._describe(exc)}"
                 ) from None
             raise
+
+    def _connect(self, failure: str) -> psycopg.Connection[tuple[Any, ...]]:
+        """A new session in UTC (the DSN is never quoted: it may hold a password)."""
+        options: dict[str, Any] = {}
+        if "connect_timeout" not in self._dsn:
+            options["connect_timeout"] = _CONNECT_TIMEOUT_S
+        try:
+            conn = psycopg.connect(self._dsn, autocommit=True, **options)
+        except psycopg.Error as exc:
+            raise StorageError(f"{failure}: {type(exc).__name__}") from None
+        try:
+            conn.execute("SET TIME ZONE 'UTC'")
+        except psycopg.Error as exc:
+            conn.close()
+            raise StorageError(f"{failure}: {self._describe(exc)}") from None
+        return conn
+
+    def _reconnect_if_lost(self, operation: str) -> None:
+        """A connection the server dropped (restart, failover, idle timeout) is
+        reopened before the next operation outside a transaction; one lost inside
+        a transaction fails that transaction, which the caller replays whole."""
+        if not self._conn.closed:
+            return
+        conn = self._connect(f"{operation} failed: the connection to PostgreSQL was lost "
+                             "and reconnecting failed")
+        if self.schema is not None:
+            try:
+                conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
+            except psycopg.Error as exc:
+                conn.close()
+                raise StorageError(f"{operation} failed: {self._describe(exc)}") from None
+        self._conn = conn
 
     def _create_schema(self) -> None:
         with self._scope("open", atomic=True):
@@ -92,7 +118,13 @@ class PostgresCore(SQLCore):
     def _describe(self, exc: BaseException) -> str:
         # The message may quote row values (a DETAIL line); the SQLSTATE does not.
         state = getattr(exc, "sqlstate", None)
-        return f"{type(exc).__name__} (SQLSTATE {state})" if state else type(exc).__name__
+        described = f"{type(exc).__name__} (SQLSTATE {state})" if state else type(exc).__name__
+        conn = getattr(self, "_conn", None)
+        if conn is not None and conn.closed:
+            described = (f"the connection to PostgreSQL was lost ({described}); the operation "
+                         "did not complete (one lost during COMMIT may have committed), and "
+                         "the store reconnects on its next operation")
+        return described
 
     def scrub_deleted(self) -> bool:
         op = "scrub_deleted"

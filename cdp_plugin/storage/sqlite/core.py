@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cdp_plugin.errors import StorageError
-from cdp_plugin.storage.base import SCHEMA_VERSION, UPGRADABLE_VERSIONS
+from cdp_plugin.storage.base import SCHEMA_VERSION, UPGRADABLE_VERSIONS, os_reason
 from cdp_plugin.storage.sql.core import SQLCore
 from cdp_plugin.storage.sqlite.convert import from_micros, load_json, to_micros
 from cdp_plugin.storage.sqlite.schema import CREATE_META, GET_META, SCHEMA, SET_META
@@ -41,6 +41,7 @@ class SQLiteCore(SQLCore):
     def __init__(self, path: str | os.PathLike[str]) -> None:
         super().__init__()
         self.path = os.fspath(path)
+        existed = self.path != ":memory:" and Path(self.path).exists()
         try:
             if self.path != ":memory:":
                 # The file holds subject state and wrapped keys: readable by
@@ -49,8 +50,10 @@ class SQLiteCore(SQLCore):
                 Path(self.path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
                 os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
         except OSError as exc:
+            verb = "open" if existed else "create"
             raise StorageError(
-                f"cannot create SQLite store {self.path}: {type(exc).__name__}"
+                f"cannot {verb} SQLite store {self.path}: {os_reason(exc)}; the store needs "
+                "write access to its file and its directory"
             ) from None
         try:
             # Transactions are explicit (BEGIN IMMEDIATE), hence isolation_level=None.
@@ -100,7 +103,11 @@ class SQLiteCore(SQLCore):
 
     def _describe(self, exc: BaseException) -> str:
         code = getattr(exc, "sqlite_errorname", None)
-        return f"{type(exc).__name__} ({code})" if code else type(exc).__name__
+        described = f"{type(exc).__name__} ({code})" if code else type(exc).__name__
+        if isinstance(code, str) and code.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN")):
+            described += (f": {self.path} or its directory cannot be written (the write-ahead"
+                          " log lives beside the file); check the file system and permissions")
+        return described
 
     def scrub_deleted(self) -> bool:
         op = "scrub_deleted"
