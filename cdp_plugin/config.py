@@ -43,6 +43,8 @@ class Config:
     checkpoint_interval: float = 1.0
     audit_fsync: bool = True
     plugins: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    gateway: Mapping[str, Any] = field(default_factory=dict)
+    """The ingest gateway's section (:mod:`cdp_plugin.gateway.settings`)."""
 
     @property
     def store_target(self) -> str:
@@ -92,6 +94,7 @@ class _ConfigSchema(Schema):
     checkpoint_interval = fields.Float(validate=validate.Range(min=0, min_inclusive=False))
     audit_fsync = fields.Boolean()
     plugins = fields.Dict(keys=fields.String(), values=fields.Dict())
+    gateway = fields.Dict(keys=fields.String())
 
     @post_load
     def _build(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
@@ -219,5 +222,9 @@ audit_fsync: true
 # Per-plugin settings, by plugin name; for example the preference-center
 # callbacks under plugins.callbacks (see the README). Default: {}
 plugins: {}
+
+# The ingest gateway (cdp-plugin gateway): write_keys, the Segment write keys it
+# accepts (or CDP_PLUGIN_WRITE_KEYS, comma-separated). Default: {}
+gateway: {}
 """
 """A commented configuration file setting every key to its default (see :data:`EXAMPLE_FILE`)."""

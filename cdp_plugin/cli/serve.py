@@ -8,7 +8,7 @@ import signal
 import threading
 import time
 from types import FrameType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from waitress.server import create_server
 
@@ -80,15 +80,22 @@ def serve_command(args: argparse.Namespace) -> int:
         stop = threading.Event()
         worker = threading.Thread(target=_background, args=(app, stop, not args.no_outbox),
                                   name="cdp-plugin-outbox", daemon=True)
-        previous = signal.signal(signal.SIGTERM, _terminate)
-        port = getattr(server, "effective_port", args.port)
-        print(f"serving on http://{args.host}:{port}", flush=True)
         worker.start()
         try:
-            server.run()
+            run_server(server, args.host, args.port)
         finally:
-            signal.signal(signal.SIGTERM, previous)
             stop.set()
             worker.join(timeout=2 * settings.outbox.timeout_seconds)
-            server.close()
     return 0
+
+
+def run_server(server: Any, host: str, port: int) -> None:
+    """Announce the address (the chosen port when 0 was asked), serve until
+    SIGTERM or Ctrl-C, then close the listening socket."""
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    print(f"serving on http://{host}:{getattr(server, 'effective_port', port)}", flush=True)
+    try:
+        server.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        server.close()

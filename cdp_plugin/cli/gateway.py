@@ -1,0 +1,49 @@
+"""`cdp-plugin gateway`: the Segment-compatible ingest endpoint on waitress.
+
+waitress is the server because the callbacks already run on it: a pure-Python,
+well-maintained production WSGI server with no C build, bounded request
+bodies and a thread pool, which is what a lock-serialized pipeline needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from waitress.server import create_server
+
+from cdp_plugin.cli.common import add_config_options, config_from_args
+from cdp_plugin.cli.serve import run_server
+from cdp_plugin.gateway.app import GatewayApp
+from cdp_plugin.gateway.envelope import MAX_BATCH_BYTES
+from cdp_plugin.gateway.settings import load_gateway_settings
+from cdp_plugin.pipeline import Pipeline
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    gateway = commands.add_parser(
+        "gateway", help="serve the Segment-compatible ingest endpoint",
+        description="Accept events from Segment and RudderStack SDKs and analytics.js "
+                    "(POST /v1/batch, /v1/track... and the short routes /v1/t...), "
+                    "authenticated by write key (CDP_PLUGIN_WRITE_KEYS or gateway.write_keys). "
+                    "Each request is decided and committed before it is answered. Give each "
+                    "process a --worker-id of its own. Stops on SIGTERM or Ctrl-C.")
+    gateway.add_argument("--host", default="127.0.0.1",
+                         help="address to listen on (default: 127.0.0.1)")
+    gateway.add_argument("--port", type=int, default=8088,
+                         help="TCP port (default: 8088; 0 picks a free one, printed at start)")
+    gateway.add_argument("--threads", type=int, default=8, help="request threads (default: 8)")
+    add_config_options(gateway)
+    gateway.set_defaults(handler=gateway_command)
+
+
+def gateway_command(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    settings = load_gateway_settings(config)
+    with Pipeline.from_config(config) as pipeline:
+        app = GatewayApp(pipeline, settings)
+        # Bodies are bounded by the app itself (and gzip before inflating); the
+        # server's own cap only stops a client streaming far beyond it.
+        server = create_server(app, host=args.host, port=args.port, threads=args.threads,
+                               max_request_body_size=MAX_BATCH_BYTES + 1, ident="cdp-plugin")
+        run_server(server, args.host, args.port)
+    return 0
