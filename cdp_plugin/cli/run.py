@@ -8,11 +8,13 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from cdp_plugin.cli.common import Progress, Summary, add_config_options, config_from_args
 from cdp_plugin.errors import ConfigError
+from cdp_plugin.gateway.envelope import envelope_sent_at, normalize
 from cdp_plugin.pipeline import Pipeline
 from cdp_plugin.synthetic import generate_stream
 from cdp_plugin.types import Outcome
@@ -53,10 +55,30 @@ def _write_forwarded(outcomes: list[Outcome], out: IO[str]) -> None:
             out.write("\n")
 
 
-def _lines(source: IO[bytes]) -> Iterator[bytes]:
+def _lines(source: IO[bytes]) -> Iterator[bytes | dict[str, Any]]:
+    """Each non-empty line; a line holding a Segment batch envelope
+    (``{"batch": [...], "context": ..., "sentAt": ...}``, as SDKs post it) is
+    expanded into its messages, normalized as the gateway normalizes them."""
     for line in source:
-        if line.strip():
+        if not line.strip():
+            continue
+        messages = _envelope_messages(line) if b'"batch"' in line else None
+        if messages is None:
             yield line
+        else:
+            yield from messages
+
+
+def _envelope_messages(line: bytes) -> list[Any] | None:
+    try:
+        envelope = json.loads(line)
+    except (ValueError, RecursionError):
+        return None  # the pipeline rejects the line with its reason
+    if not isinstance(envelope, dict) or not isinstance(envelope.get("batch"), list):
+        return None
+    now = datetime.now(UTC)
+    sent_at = envelope_sent_at(envelope)
+    return [normalize(message, envelope, now, sent_at) for message in envelope["batch"]]
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -76,11 +98,11 @@ def run_command(args: argparse.Namespace) -> int:
             _open_output(args.out))
         pipeline = stack.enter_context(Pipeline.from_config(config))
         progress = Progress(total)
-        batch: list[bytes] = []
+        batch: list[bytes | dict[str, Any]] = []
         done_bytes = 0
         for line in _lines(source):
             batch.append(line)
-            done_bytes += len(line)
+            done_bytes += len(line) if isinstance(line, bytes) else 0
             if len(batch) >= args.batch_size:
                 _process(pipeline, batch, out, summary)
                 progress.update(summary.processed, done_bytes)
@@ -113,7 +135,8 @@ def _same_file(first: str, second: str) -> bool:
         return False
 
 
-def _process(pipeline: Pipeline, batch: list[bytes], out: IO[str], summary: Summary) -> None:
+def _process(pipeline: Pipeline, batch: list[bytes | dict[str, Any]], out: IO[str],
+             summary: Summary) -> None:
     if batch:
         outcomes = pipeline.process_batch(list(batch))
         _write_forwarded(outcomes, out)
@@ -142,7 +165,7 @@ def demo_command(args: argparse.Namespace) -> int:
         raw_out = stack.enter_context(open(events_path, "w", encoding="utf-8"))
         pipeline = stack.enter_context(Pipeline.from_config(config))
         progress = Progress()
-        batch: list[bytes] = []
+        batch: list[bytes | dict[str, Any]] = []
         for item in generate_stream(seed=args.seed, subjects=args.subjects, days=args.days):
             if item.event is not None:
                 line = json.dumps(item.event, separators=(",", ":"), ensure_ascii=False)

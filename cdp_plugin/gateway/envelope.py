@@ -158,7 +158,7 @@ def parse_envelope(route: str, body: bytes, *, authorization: str | None,
         shared = {}
         raw = [{**payload, "type": kind}]
     now = received_at or datetime.now(UTC)
-    sent_at = _instant(payload.get("sentAt"))
+    sent_at = envelope_sent_at(payload)
     messages = []
     for message in raw:
         if isinstance(message, dict) and _size(message) > MAX_MESSAGE_BYTES:
@@ -173,6 +173,11 @@ def _size(message: Mapping[str, Any]) -> int:
                    .encode("utf-8", "surrogatepass"))
     except (ValueError, RecursionError):
         return MAX_MESSAGE_BYTES + 1
+
+
+def envelope_sent_at(envelope: Mapping[str, Any]) -> datetime | None:
+    """The envelope's ``sentAt`` (the client's clock when it sent), if readable."""
+    return _instant(envelope.get("sentAt"))
 
 
 def _instant(value: Any) -> datetime | None:

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,28 @@ def test_the_gateway_command_serves_decides_and_stops_on_sigterm(tmp_path: Path)
                  if '"event.decision"' in line]
     assert [d["action"] for d in decisions] == ["allow"]
     assert "wk_cli_1234567" not in "".join(p.read_text() for p in logs)
+
+
+def test_run_expands_batch_envelopes_as_the_gateway_does(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from cdp_plugin.cli import main
+
+    single = track("m-plain", consent=ALL_GRANTED)
+    message = track("m-env", consent=ALL_GRANTED)
+    del message["timestamp"]
+    message["originalTimestamp"] = "2026-11-20T10:00:00Z"
+    envelope = {"batch": [message, {"type": "track"}], "sentAt": "2026-11-20T10:00:30Z",
+                "context": {"library": {"name": "analytics-python"}}}
+    events = tmp_path / "events.jsonl"
+    events.write_text(json.dumps(single) + "\n" + json.dumps(envelope) + "\n")
+    out = tmp_path / "out.jsonl"
+    assert main(["run", str(events), "--out", str(out), "--json", "--rules", str(RULES_DIR),
+                 "--data-dir", str(tmp_path / "data"),
+                 "--audit-dir", str(tmp_path / "audits")]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["processed"], summary["forwarded"], summary["invalid"]) == (3, 2, 1)
+    forwarded = {e["messageId"]: e for e in map(json.loads, out.read_text().splitlines())}
+    assert set(forwarded) == {"m-plain", "m-env"}
+    # Dated by the receipt, corrected by how long before sentAt the event happened.
+    dated = datetime.fromisoformat(forwarded["m-env"]["timestamp"])
+    assert timedelta(0) < datetime.now(UTC) - dated < timedelta(minutes=5)
