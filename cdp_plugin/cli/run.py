@@ -29,7 +29,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                     "and write the forwarded, minimized events as JSONL.")
     run.add_argument("events", metavar="EVENTS.jsonl", help="input file, or - for stdin")
     run.add_argument("--out", metavar="FORWARDED.jsonl", required=True,
-                     help="output file for forwarded events, or - for stdout")
+                     help="output file for forwarded events, appended to and fsynced before "
+                          "each batch commits (at least once across a crash and a re-run), "
+                          "or - for stdout")
     run.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="events per transaction")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     add_config_options(run)
@@ -121,8 +123,10 @@ def _open_input(path: str) -> IO[bytes]:
 
 
 def _open_output(path: str) -> IO[str]:
+    """The output, opened for appending: a re-run after a crash must not empty
+    what the first run already forwarded (its messageIds count as seen)."""
     try:
-        return open(path, "w", encoding="utf-8")
+        return open(path, "a", encoding="utf-8")
     except OSError as error:
         raise ConfigError(f"cannot write {path}: {error.strerror or type(error).__name__}"
                           ) from None
@@ -137,9 +141,16 @@ def _same_file(first: str, second: str) -> bool:
 
 def _process(pipeline: Pipeline, batch: list[bytes | dict[str, Any]], out: IO[str],
              summary: Summary) -> None:
+    """Decide one batch and write its forwarded events durably before the batch
+    commits: a crash before the commit leaves the events unseen, so a re-run
+    forwards them again (at least once); after it, they are already written."""
     if batch:
-        outcomes = pipeline.process_batch(list(batch))
-        _write_forwarded(outcomes, out)
+        with pipeline.unit_of_work():
+            outcomes = pipeline.process_batch(list(batch))
+            _write_forwarded(outcomes, out)
+            out.flush()
+            if out is not sys.stdout:
+                os.fsync(out.fileno())
         summary.add(outcomes)
         batch.clear()
 

@@ -1,0 +1,55 @@
+"""`cdp-plugin run` is at least once: SIGKILL it anywhere, re-run it, lose nothing."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import RULES_DIR
+from tests.events import ALL_GRANTED, track
+
+EVENTS = 4000
+KILLS = 6
+
+
+def _run(events: Path, tmp_path: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "cdp_plugin.cli", "run", str(events), "--out",
+         str(tmp_path / "out.jsonl"), "--batch-size", "50", "--json", "--rules", str(RULES_DIR),
+         "--data-dir", str(tmp_path / "data"), "--audit-dir", str(tmp_path / "audits")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def test_every_allowed_event_is_in_the_output_after_kills_and_a_rerun(tmp_path: Path) -> None:
+    events = tmp_path / "events.jsonl"
+    ids = [f"m-{n}" for n in range(EVENTS)]
+    events.write_text("".join(json.dumps(track(m, f"user-{n % 97}", consent=ALL_GRANTED)) + "\n"
+                              for n, m in enumerate(ids)))
+    chooser = random.Random(11)
+    killed = 0
+    for _ in range(KILLS):
+        process = _run(events, tmp_path)
+        time.sleep(chooser.uniform(0.8, 2.5))
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            killed += 1
+        process.wait(timeout=30)
+    final = _run(events, tmp_path)
+    _, errors = final.communicate(timeout=300)
+    assert final.returncode == 0, errors.decode()
+    assert killed >= KILLS // 2, "the runs finished before they could be killed"
+    written = [json.loads(line)["messageId"]
+               for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert set(written) == set(ids)  # at least once: duplicates allowed, nothing missing
+    places = ["--data-dir", str(tmp_path / "data"), "--audit-dir", str(tmp_path / "audits")]
+    key = subprocess.run([sys.executable, "-m", "cdp_plugin.cli", "audit", "key", *places],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    verify = subprocess.run([sys.executable, "-m", "cdp_plugin.cli", "audit", "verify",
+                             str(tmp_path / "audits"), "--key", key],
+                            capture_output=True, text=True)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
