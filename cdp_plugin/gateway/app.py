@@ -6,6 +6,7 @@
 ``POST /v1/t|i|p|s|g|a|b``                              analytics.js's short routes
 ``OPTIONS`` on any of them                              CORS preflight
 ``GET /v1/health``                                      liveness
+``GET /metrics``                                        Prometheus text format
 ======================================================  ================================
 
 Every accepted message has been decided by the pipeline, in one unit of
@@ -25,12 +26,14 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from cdp_plugin.errors import AuditError, StorageError
-from cdp_plugin.gateway.envelope import MAX_BATCH_BYTES, EnvelopeError, parse_envelope
+from cdp_plugin.gateway.envelope import MAX_BATCH_BYTES, ROUTES, EnvelopeError, parse_envelope
+from cdp_plugin.gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from cdp_plugin.gateway.settings import GatewaySettings
 from cdp_plugin.pipeline import Pipeline
 from cdp_plugin.types import Outcome
@@ -65,16 +68,26 @@ class GatewayApp:
         self.settings = settings
         self.lock = threading.Lock()
         self.on_outcomes = on_outcomes
+        self.metrics = GatewayMetrics()
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        status, body, extra = self._route(environ)
-        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+        path = str(environ.get("PATH_INFO", ""))
+        extra: list[tuple[str, str]]
+        if path == "/metrics" and str(environ.get("REQUEST_METHOD", "GET")).upper() == "GET":
+            body, content_type, extra = self.metrics.render(), CONTENT_TYPE, []
+            status = 200
+        else:
+            status, body, extra = self._route(environ, path)
+            content_type = "application/json"
+        route = path[len(_PREFIX):] if path[len(_PREFIX):] in ROUTES else "other"
+        self.metrics.request(route, status)
+        headers = [("Content-Type", content_type), ("Content-Length", str(len(body))),
                    *_CORS, *extra]
         start_response(f"{status} {_REASONS.get(status, 'Error')}", headers)
         return [body]
 
-    def _route(self, environ: Environ) -> tuple[int, bytes, list[tuple[str, str]]]:
-        path = str(environ.get("PATH_INFO", ""))
+    def _route(self, environ: Environ, path: str) -> tuple[int, bytes, list[tuple[str, str]]]:
+        started = time.monotonic()
         method = str(environ.get("REQUEST_METHOD", "GET")).upper()
         if path == "/v1/health":
             return (200, _json({"status": "ok"}), []) if method == "GET" else _error(405)
@@ -100,6 +113,7 @@ class GatewayApp:
                 outcomes = self.pipeline.process_batch(envelope.messages, headers)
                 if self.on_outcomes is not None:
                     self.on_outcomes(outcomes)
+                self.metrics.decided(outcomes, time.monotonic() - started)
         except (StorageError, AuditError) as exc:
             log.error("batch not accepted: %s", type(exc).__name__)
             retry = [("Retry-After", str(self.settings.retry_after_seconds))]

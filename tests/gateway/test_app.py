@@ -84,3 +84,20 @@ def test_preflight_health_and_wrong_methods(app: GatewayApp) -> None:
     assert _call(app, "/v1/health", method="GET")[0] == 200
     assert _call(app, "/v1/batch", method="GET")[0] == 405
     assert _call(app, "/v2/batch", {})[0] == 404
+
+
+def test_metrics_count_requests_and_outcomes_with_bounded_labels(app: GatewayApp) -> None:
+    batch = [track("m-1", consent=ALL_GRANTED), track("m-2", consent={"jane@example.com": True}),
+             {"type": "track", "messageId": "m-3"}]
+    assert _call(app, "/v1/batch", {"batch": batch})[0] == 200
+    _call(app, "/v1/batch", {"batch": []}, headers={"Authorization": "Basic bm9wZTo="})
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/metrics", "wsgi.input": io.BytesIO()}
+    seen: dict[str, Any] = {}
+    text = b"".join(app(environ, lambda status, headers: seen.update(status=status))).decode()
+    assert seen["status"].startswith("200")
+    assert 'cdp_gateway_requests_total{route="batch",status="200"} 1.0' in text
+    assert 'cdp_gateway_requests_total{route="batch",status="401"} 1.0' in text
+    assert "cdp_gateway_messages_accepted_total 3.0" in text
+    assert 'cdp_gateway_outcomes_total{reason="consent.granted",status="forwarded"} 1.0' in text
+    assert 'cdp_gateway_outcomes_total{reason="invalid",status="invalid"} 1.0' in text
+    assert "jane" not in text and "cdp_gateway_commit_seconds_count 1.0" in text
