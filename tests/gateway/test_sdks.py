@@ -9,6 +9,7 @@ from rudderstack.analytics import Client as RudderClient
 from segment.analytics import Client as SegmentClient
 from segment.analytics.request import APIError
 
+from cdp_plugin.errors import StorageError
 from cdp_plugin.pipeline import Pipeline
 from tests.conftest import audit_records, message_keys
 from tests.gateway.conftest import WRITE_KEY, Served
@@ -71,3 +72,33 @@ def test_a_wrong_write_key_is_refused_and_nothing_is_decided(gateway: Served) ->
         client.track("user-seg-9", "Order Completed", context=GRANTED, message_id="seg-refused")
     assert (caught.value.status, caught.value.code) == (401, "auth.invalid_write_key")
     assert _decisions(gateway.pipeline) == {}
+
+
+def test_the_sdk_retries_a_503_and_each_message_is_decided_once(
+        gateway: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store is down for the first two requests; the SDK honours Retry-After
+    and retries, and what finally commits is decided once per messageId."""
+    store = gateway.pipeline.runtime.store
+    real = store.remember_message
+    failures = {"left": 2}
+
+    def flaky(message_key: str, at: Any) -> bool:
+        if failures["left"] > 0:
+            failures["left"] -= 1
+            raise StorageError("remember_message failed: database is locked")
+        return real(message_key, at)
+
+    monkeypatch.setattr(store, "remember_message", flaky)
+    errors: list[Exception] = []
+    client = SegmentClient(WRITE_KEY, host=gateway.url, max_retries=5, upload_size=10,
+                           on_error=lambda exc, batch: errors.append(exc))
+    ids = [f"seg-retry-{n}" for n in range(25)]
+    for message_id in ids:
+        client.track("user-seg-r", "Order Completed", {"revenue": 1}, context=GRANTED,
+                     message_id=message_id)
+    client.flush()
+    client.join()
+    assert errors == [] and failures["left"] == 0
+    decisions = audit_records(gateway.pipeline, "event.decision")
+    assert sorted(r["message_id"] for r in decisions) == sorted(
+        message_keys(gateway.pipeline, *ids))
