@@ -224,7 +224,8 @@ audit_fsync: true
 plugins: {}
 
 # The ingest gateway (cdp-plugin gateway): write_keys, the Segment write keys it
-# accepts (or CDP_PLUGIN_WRITE_KEYS, comma-separated). Default: {}
+# accepts (or CDP_PLUGIN_WRITE_KEYS, comma-separated); retry_after_seconds (5)
+# and busy_seconds (10) for its 503 answers. Default: {}
 gateway: {}
 """
 """A commented configuration file setting every key to its default (see :data:`EXAMPLE_FILE`)."""

@@ -14,7 +14,8 @@ work, before the answer goes out: a 200 means its outcome (forwarded,
 held, dropped, rejected) is committed to the store and the audit log. So a
 crash after the 200 loses nothing, and a 200 is also what an event dropped
 for consent or rejected as malformed gets (a 4xx would make SDKs retry it).
-When the store or the audit log is unavailable nothing is committed and the
+When the store or the audit log is unavailable, or the pipeline stays busy
+longer than ``busy_seconds`` (backpressure), nothing is committed and the
 answer is 503 with ``Retry-After``, which the SDKs retry; a replay of what
 did commit is recognised by its messageId.
 
@@ -108,19 +109,24 @@ class GatewayApp:
             return _error(exc.status, exc.reason)
         headers = {name: str(environ[key]) for name in FORWARDED_HEADERS
                    if (key := "HTTP_" + name.upper().replace("-", "_")) in environ}
+        if not self.lock.acquire(timeout=self.settings.busy_seconds):
+            return self._unavailable("busy", "the pipeline is busy; retry")
         try:
-            with self.lock:
-                outcomes = self.pipeline.process_batch(envelope.messages, headers)
-                if self.on_outcomes is not None:
-                    self.on_outcomes(outcomes)
-                self.metrics.decided(outcomes, time.monotonic() - started)
+            outcomes = self.pipeline.process_batch(envelope.messages, headers)
+            if self.on_outcomes is not None:
+                self.on_outcomes(outcomes)
+            self.metrics.decided(outcomes, time.monotonic() - started)
         except (StorageError, AuditError) as exc:
             log.error("batch not accepted: %s", type(exc).__name__)
-            retry = [("Retry-After", str(self.settings.retry_after_seconds))]
-            refusal = {"success": False, "code": "unavailable",
-                       "message": "store or audit log unavailable; retry"}
-            return 503, _json(refusal), retry
+            return self._unavailable("unavailable", "store or audit log unavailable; retry")
+        finally:
+            self.lock.release()
         return 200, _json({"success": True}), []
+
+    def _unavailable(self, code: str, message: str) -> tuple[int, bytes, list[tuple[str, str]]]:
+        """503 with ``Retry-After``: nothing was committed, and the SDKs retry."""
+        retry = [("Retry-After", str(self.settings.retry_after_seconds))]
+        return 503, _json({"success": False, "code": code, "message": message}), retry
 
 
 def _read_body(environ: Environ) -> bytes:

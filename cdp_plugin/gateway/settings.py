@@ -10,17 +10,19 @@ from cdp_plugin.config import Config
 from cdp_plugin.errors import ConfigError
 
 WRITE_KEYS_ENV = "CDP_PLUGIN_WRITE_KEYS"
-_KNOWN = frozenset({"write_keys", "retry_after_seconds"})
+_KNOWN = frozenset({"write_keys", "retry_after_seconds", "busy_seconds"})
 MIN_KEY_LENGTH = 8
 
 
 @dataclass(frozen=True, slots=True)
 class GatewaySettings:
     """``write_keys``: the Segment write keys accepted; ``retry_after_seconds``:
-    what a 503 tells SDKs to wait."""
+    what a 503 tells SDKs to wait; ``busy_seconds``: how long a request waits
+    for the pipeline before it is answered 503 (backpressure)."""
 
     write_keys: tuple[str, ...]
     retry_after_seconds: int = 5
+    busy_seconds: float = 10.0
 
 
 def load_gateway_settings(config: Config, env: Mapping[str, str] | None = None
@@ -53,4 +55,8 @@ def load_gateway_settings(config: Config, env: Mapping[str, str] | None = None
     retry = section.get("retry_after_seconds", 5)
     if not isinstance(retry, int) or isinstance(retry, bool) or not 1 <= retry <= 3600:
         raise ConfigError("gateway.retry_after_seconds: must be an integer from 1 to 3600")
-    return GatewaySettings(tuple(keys), retry)
+    busy = section.get("busy_seconds", 10.0)
+    if (not isinstance(busy, int | float) or isinstance(busy, bool)
+            or not 0 < busy <= 300):
+        raise ConfigError("gateway.busy_seconds: must be a number above 0, at most 300")
+    return GatewaySettings(tuple(keys), retry, float(busy))

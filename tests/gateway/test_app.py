@@ -101,3 +101,14 @@ def test_metrics_count_requests_and_outcomes_with_bounded_labels(app: GatewayApp
     assert 'cdp_gateway_outcomes_total{reason="consent.granted",status="forwarded"} 1.0' in text
     assert 'cdp_gateway_outcomes_total{reason="invalid",status="invalid"} 1.0' in text
     assert "jane" not in text and "cdp_gateway_commit_seconds_count 1.0" in text
+
+
+def test_a_pipeline_busy_beyond_its_bound_is_503_not_a_hang(make_pipeline: MakePipeline
+                                                           ) -> None:
+    app = GatewayApp(make_pipeline(), GatewaySettings((WRITE_KEY,), retry_after_seconds=2,
+                                                      busy_seconds=0.2))
+    with app.lock:  # another request holds the pipeline
+        status, headers, body = _call(app, "/v1/track", track("m-busy", consent=ALL_GRANTED))
+    assert (status, headers["Retry-After"], body["code"]) == (503, "2", "busy")
+    assert audit_records(app.pipeline, "event.decision") == []
+    assert _call(app, "/v1/track", track("m-busy", consent=ALL_GRANTED))[0] == 200
