@@ -45,6 +45,8 @@ class Config:
     plugins: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     gateway: Mapping[str, Any] = field(default_factory=dict)
     """The ingest gateway's section (:mod:`cdp_plugin.gateway.settings`)."""
+    delivery: Mapping[str, Any] = field(default_factory=dict)
+    """Delivery targets by destination name (:mod:`cdp_plugin.gateway.delivery`)."""
 
     @property
     def store_target(self) -> str:
@@ -95,6 +97,7 @@ class _ConfigSchema(Schema):
     audit_fsync = fields.Boolean()
     plugins = fields.Dict(keys=fields.String(), values=fields.Dict())
     gateway = fields.Dict(keys=fields.String())
+    delivery = fields.Dict(keys=fields.String())
 
     @post_load
     def _build(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
@@ -227,5 +230,10 @@ plugins: {}
 # accepts (or CDP_PLUGIN_WRITE_KEYS, comma-separated); retry_after_seconds (5)
 # and busy_seconds (10) for its 503 answers. Default: {}
 gateway: {}
+
+# Where the gateway delivers forwarded events, by destination name from
+# rules/purposes.yaml, e.g. {warehouse: {kind: jsonl, path: warehouse.jsonl}}.
+# Default: {}
+delivery: {}
 """
 """A commented configuration file setting every key to its default (see :data:`EXAMPLE_FILE`)."""

@@ -14,6 +14,7 @@ from waitress.server import create_server
 from cdp_plugin.cli.common import add_config_options, config_from_args
 from cdp_plugin.cli.serve import run_server
 from cdp_plugin.gateway.app import GatewayApp
+from cdp_plugin.gateway.delivery import load_delivery
 from cdp_plugin.gateway.envelope import MAX_BATCH_BYTES
 from cdp_plugin.gateway.settings import load_gateway_settings
 from cdp_plugin.pipeline import Pipeline
@@ -40,10 +41,15 @@ def gateway_command(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     settings = load_gateway_settings(config)
     with Pipeline.from_config(config) as pipeline:
-        app = GatewayApp(pipeline, settings)
+        targets = load_delivery(config, pipeline.runtime.rules.purposes)
+        app = GatewayApp(pipeline, settings, targets=targets)
         # Bodies are bounded by the app itself (and gzip before inflating); the
         # server's own cap only stops a client streaming far beyond it.
         server = create_server(app, host=args.host, port=args.port, threads=args.threads,
                                max_request_body_size=MAX_BATCH_BYTES + 1, ident="cdp-plugin")
-        run_server(server, args.host, args.port)
+        try:
+            run_server(server, args.host, args.port)
+        finally:
+            for target in targets.values():
+                target.close()
     return 0

@@ -14,10 +14,10 @@ from typing import IO, Any
 
 from cdp_plugin.cli.common import Progress, Summary, add_config_options, config_from_args
 from cdp_plugin.errors import ConfigError
+from cdp_plugin.gateway.delivery import JsonlTarget
 from cdp_plugin.gateway.envelope import envelope_sent_at, normalize
 from cdp_plugin.pipeline import Pipeline
 from cdp_plugin.synthetic import generate_stream
-from cdp_plugin.types import Outcome
 
 BATCH_SIZE = 500
 
@@ -48,13 +48,6 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")
     add_config_options(demo)
     demo.set_defaults(handler=demo_command)
-
-
-def _write_forwarded(outcomes: list[Outcome], out: IO[str]) -> None:
-    for outcome in outcomes:
-        if outcome.event is not None:
-            out.write(json.dumps(outcome.event, separators=(",", ":"), ensure_ascii=False))
-            out.write("\n")
 
 
 def _lines(source: IO[bytes]) -> Iterator[bytes | dict[str, Any]]:
@@ -96,8 +89,8 @@ def run_command(args: argparse.Namespace) -> int:
             if args.out != "-" and _same_file(args.events, args.out):
                 raise ConfigError(f"--out {args.out} is the input file: writing it would "
                                   "empty the input before it is read; choose another file")
-        out: IO[str] = sys.stdout if args.out == "-" else stack.enter_context(
-            _open_output(args.out))
+        out = JsonlTarget("-", stream=sys.stdout) if args.out == "-" else JsonlTarget(args.out)
+        stack.callback(out.close)
         pipeline = stack.enter_context(Pipeline.from_config(config))
         progress = Progress(total)
         batch: list[bytes | dict[str, Any]] = []
@@ -122,16 +115,6 @@ def _open_input(path: str) -> IO[bytes]:
                           ) from None
 
 
-def _open_output(path: str) -> IO[str]:
-    """The output, opened for appending: a re-run after a crash must not empty
-    what the first run already forwarded (its messageIds count as seen)."""
-    try:
-        return open(path, "a", encoding="utf-8")
-    except OSError as error:
-        raise ConfigError(f"cannot write {path}: {error.strerror or type(error).__name__}"
-                          ) from None
-
-
 def _same_file(first: str, second: str) -> bool:
     try:
         return os.path.samefile(first, second)
@@ -139,18 +122,16 @@ def _same_file(first: str, second: str) -> bool:
         return False
 
 
-def _process(pipeline: Pipeline, batch: list[bytes | dict[str, Any]], out: IO[str],
+def _process(pipeline: Pipeline, batch: list[bytes | dict[str, Any]], out: JsonlTarget,
              summary: Summary) -> None:
-    """Decide one batch and write its forwarded events durably before the batch
-    commits: a crash before the commit leaves the events unseen, so a re-run
-    forwards them again (at least once); after it, they are already written."""
+    """Decide one batch and append its forwarded events durably (the ``jsonl``
+    delivery target) before the batch commits: a crash before the commit leaves
+    the events unseen, so a re-run forwards them again (at least once); after
+    it, they are already written."""
     if batch:
         with pipeline.unit_of_work():
             outcomes = pipeline.process_batch(list(batch))
-            _write_forwarded(outcomes, out)
-            out.flush()
-            if out is not sys.stdout:
-                os.fsync(out.fileno())
+            out.write(o.event for o in outcomes if o.event is not None)
         summary.add(outcomes)
         batch.clear()
 
@@ -172,7 +153,9 @@ def demo_command(args: argparse.Namespace) -> int:
     summary = Summary()
     preferences = 0
     with ExitStack() as stack:
-        out = stack.enter_context(open(forwarded_path, "w", encoding="utf-8"))
+        forwarded_path.unlink(missing_ok=True)  # a fresh demo, like its store
+        out = JsonlTarget(forwarded_path)
+        stack.callback(out.close)
         raw_out = stack.enter_context(open(events_path, "w", encoding="utf-8"))
         pipeline = stack.enter_context(Pipeline.from_config(config))
         progress = Progress()
@@ -187,8 +170,9 @@ def demo_command(args: argparse.Namespace) -> int:
                     progress.update(summary.processed)
             elif item.preference is not None:
                 _process(pipeline, batch, out, summary)  # keep the stream's order
-                released = pipeline.record_consent(item.preference).released
-                _write_forwarded(list(released), out)
+                with pipeline.unit_of_work():
+                    released = pipeline.record_consent(item.preference).released
+                    out.write(o.event for o in released if o.event is not None)
                 summary.add_released(released)
                 preferences += 1
         _process(pipeline, batch, out, summary)

@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cdp_plugin.errors import AuditError, StorageError
+from cdp_plugin.gateway.delivery import JsonlTarget, forwarded_to
 from cdp_plugin.gateway.envelope import MAX_BATCH_BYTES, ROUTES, EnvelopeError, parse_envelope
 from cdp_plugin.gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from cdp_plugin.gateway.settings import GatewaySettings
@@ -59,14 +60,17 @@ FORWARDED_HEADERS = ("Sec-GPC",)
 class GatewayApp:
     """The WSGI application over one pipeline, used under one lock.
 
-    ``on_outcomes`` is called, under the lock and after the unit of work has
-    committed, with each accepted request's outcomes (delivery hooks in here).
+    ``targets`` (:func:`cdp_plugin.gateway.delivery.load_delivery`) receive
+    each request's forwarded events inside its unit of work, durably, before
+    it commits. ``on_outcomes`` is called under the lock after the commit.
     """
 
     def __init__(self, pipeline: Pipeline, settings: GatewaySettings, *,
+                 targets: Mapping[str, JsonlTarget] | None = None,
                  on_outcomes: Callable[[list[Outcome]], None] | None = None) -> None:
         self.pipeline = pipeline
         self.settings = settings
+        self.targets = dict(targets or {})
         self.lock = threading.Lock()
         self.on_outcomes = on_outcomes
         self.metrics = GatewayMetrics()
@@ -112,13 +116,17 @@ class GatewayApp:
         if not self.lock.acquire(timeout=self.settings.busy_seconds):
             return self._unavailable("busy", "the pipeline is busy; retry")
         try:
-            outcomes = self.pipeline.process_batch(envelope.messages, headers)
+            with self.pipeline.unit_of_work():
+                outcomes = self.pipeline.process_batch(envelope.messages, headers)
+                for name, target in self.targets.items():
+                    target.write(forwarded_to(outcomes, name))
             if self.on_outcomes is not None:
                 self.on_outcomes(outcomes)
             self.metrics.decided(outcomes, time.monotonic() - started)
-        except (StorageError, AuditError) as exc:
+        except (StorageError, AuditError, OSError) as exc:
             log.error("batch not accepted: %s", type(exc).__name__)
-            return self._unavailable("unavailable", "store or audit log unavailable; retry")
+            return self._unavailable("unavailable",
+                                     "store, audit log or delivery target unavailable; retry")
         finally:
             self.lock.release()
         return 200, _json({"success": True}), []

@@ -1,0 +1,89 @@
+"""The jsonl delivery target: what each destination receives, durably, before the 200."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from segment.analytics import Client as SegmentClient
+from waitress.server import create_server
+
+from cdp_plugin.config import Config
+from cdp_plugin.errors import ConfigError
+from cdp_plugin.gateway.app import GatewayApp
+from cdp_plugin.gateway.delivery import load_delivery
+from cdp_plugin.gateway.settings import GatewaySettings
+from cdp_plugin.rules.loader import load_rules
+from tests.conftest import RULES_DIR, MakePipeline
+from tests.gateway.conftest import WRITE_KEY
+
+RULES = load_rules(RULES_DIR).purposes
+EMAIL = "delivered@example.com"
+
+
+@pytest.fixture
+def served(make_pipeline: MakePipeline, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    config = Config(delivery={"esp": {"kind": "jsonl", "path": str(tmp_path / "esp.jsonl")},
+                              "warehouse": {"kind": "jsonl",
+                                            "path": str(tmp_path / "warehouse.jsonl")}})
+    targets = load_delivery(config, RULES)
+    app = GatewayApp(make_pipeline(), GatewaySettings((WRITE_KEY,)), targets=targets)
+    server = create_server(app, host="127.0.0.1", port=0, threads=2, asyncore_loop_timeout=0.1)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}", tmp_path
+    finally:
+        server.trigger.pull_trigger(lambda: [c.close() for c in list(server._map.values())])
+        thread.join(timeout=5)
+        server.task_dispatcher.shutdown()
+        for target in targets.values():
+            target.close()
+
+
+def _lines(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_each_destination_receives_only_what_its_purposes_allow(
+        served: tuple[str, Path]) -> None:
+    url, tmp_path = served
+    client = SegmentClient(WRITE_KEY, host=url, sync_mode=True)
+    where = {"location": {"country": "DE"}}
+    everything = {**where, "consent": {"categoryPreferences": {
+        "Analytics": True, "Personalization": True, "Marketing": True}}}
+    client.identify("user-d-1", {"email": EMAIL, "plan": "pro"}, context=everything,
+                    message_id="d-identify")
+    client.track("user-d-1", "Order Completed", {"revenue": 9}, context=everything,
+                 message_id="d-order")
+    analytics_only = {**where, "consent": {"categoryPreferences": {"Analytics": True,
+                                                                   "Marketing": False}}}
+    client.track("user-d-2", "Order Completed", {"revenue": 4}, context=analytics_only,
+                 message_id="d-analytics")
+    client.track("user-d-3", "Order Completed", context=where, message_id="d-unknown")
+    # The 200s above were sent after the files were synced: read them now.
+    esp = _lines(tmp_path / "esp.jsonl")
+    warehouse = _lines(tmp_path / "warehouse.jsonl")
+    assert [e["messageId"] for e in esp] == ["d-identify", "d-order"]
+    assert esp[0]["traits"] == {"email": EMAIL}  # what the esp's own rules keep
+    assert [e["messageId"] for e in warehouse] == ["d-order", "d-analytics"]
+    assert EMAIL not in (tmp_path / "warehouse.jsonl").read_text()
+
+
+@pytest.mark.parametrize(("section", "message"), [
+    ({"nowhere": {"kind": "jsonl", "path": "x"}}, "delivery.nowhere: not a destination"),
+    ({"esp": {"kind": "segment", "url": "http://127.0.0.1:1"}}, "delivery.esp.kind: 'segment'"),
+    ({"esp": {"kind": "jsonl"}}, "delivery.esp.path: required"),
+    ({"esp": {"kind": "jsonl", "path": "x", "secret": "s"}}, "delivery.esp.secret: unknown"),
+    ({"esp": "jsonl"}, "delivery.esp: must be a mapping"),
+])
+def test_a_bad_delivery_section_names_the_key(section: dict[str, object], message: str,
+                                              tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        load_delivery(Config(delivery=section), RULES)
+    assert message in str(caught.value)
