@@ -38,7 +38,6 @@ from cdp_plugin.gateway.envelope import MAX_BATCH_BYTES, ROUTES, EnvelopeError, 
 from cdp_plugin.gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from cdp_plugin.gateway.settings import GatewaySettings
 from cdp_plugin.pipeline import Pipeline
-from cdp_plugin.types import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -62,17 +61,15 @@ class GatewayApp:
 
     ``targets`` (:func:`cdp_plugin.gateway.delivery.load_delivery`) receive
     each request's forwarded events inside its unit of work, durably, before
-    it commits. ``on_outcomes`` is called under the lock after the commit.
+    it commits.
     """
 
     def __init__(self, pipeline: Pipeline, settings: GatewaySettings, *,
-                 targets: Mapping[str, JsonlTarget] | None = None,
-                 on_outcomes: Callable[[list[Outcome]], None] | None = None) -> None:
+                 targets: Mapping[str, JsonlTarget] | None = None) -> None:
         self.pipeline = pipeline
         self.settings = settings
         self.targets = dict(targets or {})
         self.lock = threading.Lock()
-        self.on_outcomes = on_outcomes
         self.metrics = GatewayMetrics()
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
@@ -120,8 +117,6 @@ class GatewayApp:
                 outcomes = self.pipeline.process_batch(envelope.messages, headers)
                 for name, target in self.targets.items():
                     target.write(forwarded_to(outcomes, name))
-            if self.on_outcomes is not None:
-                self.on_outcomes(outcomes)
             self.metrics.decided(outcomes, time.monotonic() - started)
         except (StorageError, AuditError, OSError) as exc:
             log.error("batch not accepted: %s", type(exc).__name__)
