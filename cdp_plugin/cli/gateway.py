@@ -12,7 +12,7 @@ import argparse
 from waitress.server import create_server
 
 from cdp_plugin.cli.common import add_config_options, config_from_args
-from cdp_plugin.cli.serve import run_server
+from cdp_plugin.cli.serve import add_server_options, run_server
 from cdp_plugin.gateway.app import GatewayApp
 from cdp_plugin.gateway.delivery import load_delivery
 from cdp_plugin.gateway.envelope import MAX_BATCH_BYTES
@@ -28,11 +28,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                     "authenticated by write key (CDP_PLUGIN_WRITE_KEYS or gateway.write_keys). "
                     "Each request is decided and committed before it is answered. Give each "
                     "process a --worker-id of its own. Stops on SIGTERM or Ctrl-C.")
-    gateway.add_argument("--host", default="127.0.0.1",
-                         help="address to listen on (default: 127.0.0.1)")
-    gateway.add_argument("--port", type=int, default=8088,
-                         help="TCP port (default: 8088; 0 picks a free one, printed at start)")
-    gateway.add_argument("--threads", type=int, default=8, help="request threads (default: 8)")
+    add_server_options(gateway, port=8088, threads=8)
     add_config_options(gateway)
     gateway.set_defaults(handler=gateway_command)
 

@@ -32,12 +32,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                     "secrets in CDP_PLUGIN_WEBHOOK_SECRETS (or plugins.callbacks.webhook_secrets "
                     "in the configuration file). Give the server a --worker-id of its own: "
                     "each process writes its own audit log. Stops on SIGTERM or Ctrl-C.")
-    serve.add_argument("--host", default="127.0.0.1",
-                       help="address to listen on (default: 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8080,
-                       help="TCP port (default: 8080; 0 picks a free one, printed at start)")
-    serve.add_argument("--threads", type=int, default=4,
-                       help="request threads (default: 4)")
+    add_server_options(serve, port=8080, threads=4)
     serve.add_argument("--no-outbox", action="store_true",
                        help="do not deliver queued notices from this process")
     add_config_options(serve)
@@ -87,6 +82,16 @@ def serve_command(args: argparse.Namespace) -> int:
             stop.set()
             worker.join(timeout=2 * settings.outbox.timeout_seconds)
     return 0
+
+
+def add_server_options(parser: argparse.ArgumentParser, *, port: int, threads: int) -> None:
+    """``--host``, ``--port`` and ``--threads`` for a command that serves HTTP."""
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=port,
+                        help=f"TCP port (default: {port}; 0 picks a free one, printed at start)")
+    parser.add_argument("--threads", type=int, default=threads,
+                        help=f"request threads (default: {threads})")
 
 
 def run_server(server: Any, host: str, port: int) -> None:
