@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -27,15 +28,16 @@ class Served:
         return self.app.pipeline
 
 
-@pytest.fixture
-def gateway(make_pipeline: MakePipeline) -> Iterator[Served]:
-    app = GatewayApp(make_pipeline(), GatewaySettings((WRITE_KEY,), retry_after_seconds=1))
+@contextmanager
+def serving(app: GatewayApp) -> Iterator[str]:
+    """``app`` served by waitress on a free loopback port; yields its base URL and
+    stops the server (its loop thread included) on exit."""
     server = create_server(app, host="127.0.0.1", port=0, threads=4,
                            asyncore_loop_timeout=0.1)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
-        yield Served(app, f"http://127.0.0.1:{server.effective_port}")
+        yield f"http://127.0.0.1:{server.effective_port}"
     finally:
         # Closing every channel, from the loop's own thread, empties waitress's
         # socket map, which ends its loop.
@@ -46,5 +48,11 @@ def gateway(make_pipeline: MakePipeline) -> Iterator[Served]:
         server.trigger.pull_trigger(close_all)
         thread.join(timeout=5)
         server.task_dispatcher.shutdown()
-        thread.join(timeout=5)
         assert not thread.is_alive(), "the gateway server did not stop"
+
+
+@pytest.fixture
+def gateway(make_pipeline: MakePipeline) -> Iterator[Served]:
+    app = GatewayApp(make_pipeline(), GatewaySettings((WRITE_KEY,), retry_after_seconds=1))
+    with serving(app) as url:
+        yield Served(app, url)

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from segment.analytics import Client as SegmentClient
-from waitress.server import create_server
 
 from cdp_plugin.config import Config
 from cdp_plugin.errors import ConfigError
@@ -18,7 +16,7 @@ from cdp_plugin.gateway.delivery import load_delivery
 from cdp_plugin.gateway.settings import GatewaySettings
 from cdp_plugin.rules.loader import load_rules
 from tests.conftest import RULES_DIR, MakePipeline
-from tests.gateway.conftest import WRITE_KEY
+from tests.gateway.conftest import WRITE_KEY, serving
 
 RULES = load_rules(RULES_DIR).purposes
 EMAIL = "delivered@example.com"
@@ -31,15 +29,10 @@ def served(make_pipeline: MakePipeline, tmp_path: Path) -> Iterator[tuple[str, P
                                             "path": str(tmp_path / "warehouse.jsonl")}})
     targets = load_delivery(config, RULES)
     app = GatewayApp(make_pipeline(), GatewaySettings((WRITE_KEY,)), targets=targets)
-    server = create_server(app, host="127.0.0.1", port=0, threads=2, asyncore_loop_timeout=0.1)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
     try:
-        yield f"http://127.0.0.1:{server.effective_port}", tmp_path
+        with serving(app) as url:
+            yield url, tmp_path
     finally:
-        server.trigger.pull_trigger(lambda: [c.close() for c in list(server._map.values())])
-        thread.join(timeout=5)
-        server.task_dispatcher.shutdown()
         for target in targets.values():
             target.close()
 

@@ -63,7 +63,7 @@ def test_the_gateway_command_serves_decides_and_stops_on_sigterm(tmp_path: Path)
         assert refused.status_code == 401
     finally:
         process.send_signal(signal.SIGTERM)
-        process.wait(timeout=15)
+        process.communicate(timeout=15)  # waits, and closes the pipes
     assert process.returncode == 0
     logs = list((tmp_path / "audits").rglob("segment-*.jsonl"))
     decisions = [json.loads(line) for path in logs for line in path.read_text().splitlines()
