@@ -92,6 +92,18 @@ def crashed_copy(log: AuditLog, tmp_path: Path) -> Path:
     return root
 
 
+def crashed_log(tmp_path: Path, signer: NoteSigner, *batches: int) -> Path:
+    """A log written in ``batches`` (each filled and flushed), copied as a crash
+    of the still-open writer would leave it."""
+    log = open_log(tmp_path, signer)
+    for count in batches:
+        fill(log, count)
+        log.flush()
+    root = crashed_copy(log, tmp_path)
+    log.close()
+    return root
+
+
 def assert_refused(root: Path, signer: NoteSigner, verifier: NoteVerifier, *expected: str) -> str:
     """Reopening is refused, changes nothing in the log, and leaves a refusal an auditor sees."""
     log_dir = root / SLUG
@@ -132,11 +144,7 @@ def test_an_edit_behind_stripped_checkpoints_is_refused_not_signed(
 def test_an_edit_in_a_crashed_writers_unsigned_tail_is_refused(
     tmp_path: Path, signer: NoteSigner, verifier: NoteVerifier
 ) -> None:
-    log = open_log(tmp_path, signer)
-    fill(log, 25)
-    log.flush()  # durable; records 20..24 have no checkpoint yet
-    root = crashed_copy(log, tmp_path)
-    log.close()
+    root = crashed_log(tmp_path, signer, 25)  # durable; records 20..24 have no checkpoint yet
     edit(root / SLUG, 22)
     assert_refused(root, signer, verifier, "do not match writer.state (size 25)")
 
@@ -171,11 +179,7 @@ def test_the_cli_refuses_an_edited_tail_with_exit_code_2(
 def test_a_tail_without_writer_state_is_refused(
     tmp_path: Path, signer: NoteSigner, verifier: NoteVerifier
 ) -> None:
-    log = open_log(tmp_path, signer)
-    fill(log, 15)
-    log.flush()
-    root = crashed_copy(log, tmp_path)
-    log.close()
+    root = crashed_log(tmp_path, signer, 15)
     (root / SLUG / "writer.state").unlink()
     assert_refused(root, signer, verifier, "5 records after the last checkpoint",
                    "writer.state is missing")
@@ -271,11 +275,7 @@ def test_a_lagging_checkpoint_latest_is_repaired_and_recorded(
 def test_records_past_writer_state_are_cut_not_signed(
     tmp_path: Path, signer: NoteSigner, verifier: NoteVerifier
 ) -> None:
-    log = open_log(tmp_path, signer)
-    fill(log, 13)
-    log.flush()
-    root = crashed_copy(log, tmp_path)
-    log.close()
+    root = crashed_log(tmp_path, signer, 13)
     log_dir = root / SLUG
     # What a flush leaves when its records landed but the state after them did not.
     extra = [json.dumps({"kind": "event.decision", "action": "forged", "seq": seq,
@@ -296,13 +296,8 @@ def test_records_past_writer_state_are_cut_not_signed(
 def test_a_torn_writer_state_slot_falls_back_to_the_older_one(
     tmp_path: Path, signer: NoteSigner, verifier: NoteVerifier
 ) -> None:
-    log = open_log(tmp_path, signer)
-    fill(log, 12)
-    log.flush()
-    fill(log, 3)
-    log.flush()  # the state now says 15 records, in the slot the previous flush did not use
-    root = crashed_copy(log, tmp_path)
-    log.close()
+    # The state now says 15 records, in the slot the first flush did not use.
+    root = crashed_log(tmp_path, signer, 12, 3)
     state = root / SLUG / "writer.state"
     data = bytearray(state.read_bytes())
     newest = 0 if b"size 15\n" in data[: len(data) // 2] else len(data) // 2
