@@ -80,3 +80,23 @@ def test_a_bad_delivery_section_names_the_key(section: dict[str, object], messag
     with pytest.raises(ConfigError) as caught:
         load_delivery(Config(delivery=section), RULES)
     assert message in str(caught.value)
+
+
+def test_what_the_real_sdk_sends_for_no_anonymous_id_and_a_hostile_message_id(
+        served: tuple[str, Path]) -> None:
+    """segment-analytics-python sends ``"anonymousId": null`` for a user-only call; a
+    null id must stay absent (not one shared pseudonym), and an email used as the
+    messageId must be pseudonymized, not forwarded or audited raw."""
+    url, tmp_path = served
+    client = SegmentClient(WRITE_KEY, host=url, sync_mode=True)
+    everything = {"location": {"country": "DE"}, "consent": {"categoryPreferences": {
+        "Analytics": True, "Personalization": True, "Marketing": True}}}
+    for user, message_id in (("user-n-1", "mallory@example.com"), ("user-n-2", "m-plain")):
+        client.track(user, "Order Completed", {"revenue": 1}, context=everything,
+                     message_id=message_id)
+    warehouse = _lines(tmp_path / "warehouse.jsonl")
+    assert len(warehouse) == 2
+    assert all("anonymousId" not in event for event in warehouse)
+    assert warehouse[1]["messageId"] == "m-plain"
+    assert "mallory" not in json.dumps(warehouse)
+    assert warehouse[0]["messageId"] != warehouse[1]["messageId"]
