@@ -21,6 +21,7 @@ from cdp_plugin.errors import StorageError
 from cdp_plugin.storage.contracts import (
     CallbackStore,
     ConsentLedger,
+    DeliveryQueue,
     IdentityLinks,
     KeyStore,
     MessageDedup,
@@ -85,6 +86,7 @@ class Store(
     KeyStore,
     SendLog,
     CallbackStore,
+    DeliveryQueue,
     SegmentStore,
     RetentionStore,
 ):

@@ -95,6 +95,47 @@ class OutboxNotice:
 
 
 OUTBOX_STATUSES = ("pending", "delivered", "dead")
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedDelivery:
+    """A forwarded event waiting for, or done with, delivery to one destination.
+
+    ``status`` is ``pending`` (due at ``next_attempt_at``), ``delivered``,
+    ``dead`` (dead-lettered) or ``cancelled`` (a withdrawal or an erasure
+    came first). ``message_key`` is the keyed stand-in for the messageId;
+    ``purposes`` are the granted purposes the destination serves, which
+    justified the delivery; ``payload`` is the JSON text the destination
+    receives, opaque to the store; ``last_error`` names what went wrong
+    last (a status code or an error class, never data).
+    """
+
+    id: int
+    destination: str
+    subject_key: str
+    message_key: str
+    purposes: tuple[str, ...]
+    payload: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewDelivery:
+    """A delivery to queue: what :meth:`DeliveryQueue.delivery_add` takes."""
+
+    destination: str
+    subject_key: str
+    message_key: str
+    purposes: tuple[str, ...]
+    payload: str
+
+
+DELIVERY_STATUSES = ("pending", "delivered", "dead", "cancelled")
 OPTIN_STATUSES = ("pending", "confirmed", "cancelled")
 
 

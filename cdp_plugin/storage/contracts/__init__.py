@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from cdp_plugin.storage.contracts.callbacks import CallbackStore
 from cdp_plugin.storage.contracts.consent import ConsentLedger
+from cdp_plugin.storage.contracts.deliveries import DeliveryQueue
 from cdp_plugin.storage.contracts.keys import KeyStore
 from cdp_plugin.storage.contracts.links import IdentityLinks
 from cdp_plugin.storage.contracts.messages import MessageDedup
@@ -17,6 +18,7 @@ from cdp_plugin.storage.contracts.sends import SendLog
 __all__ = [
     "CallbackStore",
     "ConsentLedger",
+    "DeliveryQueue",
     "IdentityLinks",
     "KeyStore",
     "MessageDedup",

@@ -105,6 +105,25 @@ SCHEMA = (
     )""",
     "CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at, id)",
     "CREATE INDEX IF NOT EXISTS outbox_subject ON outbox (subject_key, id)",
+    # Forwarded events queued for their destinations (at least once, per-subject order).
+    """CREATE TABLE IF NOT EXISTS deliveries (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        destination text COLLATE "C" NOT NULL,
+        subject_key text COLLATE "C" NOT NULL,
+        message_key text COLLATE "C" NOT NULL,
+        purposes text NOT NULL,
+        payload text NOT NULL,
+        status text NOT NULL CHECK (status IN ('pending', 'delivered', 'dead', 'cancelled')),
+        attempts integer NOT NULL,
+        next_attempt_at timestamptz NOT NULL,
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL,
+        last_error text,
+        UNIQUE (destination, message_key)
+    )""",
+    "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (destination, status, id)",
+    "CREATE INDEX IF NOT EXISTS deliveries_subject ON deliveries "
+    "(subject_key, destination, status, id)",
     """CREATE TABLE IF NOT EXISTS tombstones (
         id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
         subject_key text NOT NULL,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from cdp_plugin.storage.postgres.callbacks import PostgresCallbacks
 from cdp_plugin.storage.postgres.consent import PostgresConsent
+from cdp_plugin.storage.postgres.deliveries import PostgresDeliveries
 from cdp_plugin.storage.postgres.keys import PostgresKeys
 from cdp_plugin.storage.postgres.links import PostgresLinks
 from cdp_plugin.storage.postgres.messages import PostgresMessages
@@ -25,6 +26,7 @@ class PostgresStore(
     PostgresKeys,
     PostgresSends,
     PostgresCallbacks,
+    PostgresDeliveries,
     PostgresSegments,
     PostgresRetention,
 ):

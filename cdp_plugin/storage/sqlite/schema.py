@@ -100,6 +100,25 @@ SCHEMA = (
     )""",
     "CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at, id)",
     "CREATE INDEX IF NOT EXISTS outbox_subject ON outbox (subject_key, id)",
+    # Forwarded events queued for their destinations (at least once, per-subject order).
+    """CREATE TABLE IF NOT EXISTS deliveries (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        destination TEXT NOT NULL,
+        subject_key TEXT NOT NULL,
+        message_key TEXT NOT NULL,
+        purposes TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'dead', 'cancelled')),
+        attempts INTEGER NOT NULL,
+        next_attempt_at INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        last_error TEXT,
+        UNIQUE (destination, message_key)
+    )""",
+    "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (destination, status, id)",
+    "CREATE INDEX IF NOT EXISTS deliveries_subject ON deliveries "
+    "(subject_key, destination, status, id)",
     """CREATE TABLE IF NOT EXISTS tombstones (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         subject_key TEXT NOT NULL,
