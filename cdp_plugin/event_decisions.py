@@ -120,7 +120,7 @@ class EventDecisions(PipelineCore):
         return Outcome(
             Status.FORWARDED, event.message_id, decision.reasons, dict(minimized.payload),
             summary, changes, entry.index, decision.purposes, destinations,
-            dict(minimized.deliveries), chosen_by,
+            dict(minimized.deliveries), chosen_by, subject_key=event.subject_key,
         )
 
     def _settle_quarantine(self, subject_key: str) -> list[Outcome]:

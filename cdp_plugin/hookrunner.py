@@ -21,12 +21,12 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pluggy import HookCaller
 
 from cdp_plugin.audit.records import AuditRecord, PluginFailed
-from cdp_plugin.errors import AuditError, PluginError
+from cdp_plugin.errors import AuditError, ConfigError, PluginError
 from cdp_plugin.hookpolicy import CdpPluginManager
 from cdp_plugin.runtime import Runtime
 from cdp_plugin.types import (
@@ -44,6 +44,9 @@ from cdp_plugin.types import (
     ReconsentDue,
     SegmentChange,
 )
+
+if TYPE_CHECKING:
+    from cdp_plugin.delivery.targets import TargetFactory
 
 
 class HookRunner:
@@ -111,6 +114,30 @@ class HookRunner:
         entry: AuditEntry | None = self.pm.hook.cdp_write_audit(record=record,
                                                                 runtime=self.runtime)
         return entry
+
+    # --- registration ------------------------------------------------------------------
+
+    def register_destinations(self) -> dict[str, TargetFactory]:
+        """``cdp_register_destinations``: the target factories by kind.
+
+        Raises ConfigError for a kind registered twice, and PluginError
+        naming a plugin whose implementation raises.
+        """
+        registered: list[tuple[str, TargetFactory]] = []
+
+        def register(kind: str, factory: TargetFactory) -> None:
+            registered.append((kind, factory))
+
+        self.pm.hook.cdp_register_destinations(register=register)
+        factories: dict[str, TargetFactory] = {}
+        for kind, factory in registered:
+            if not isinstance(kind, str) or not kind or not callable(factory):
+                raise ConfigError("cdp_register_destinations: register(kind, factory) "
+                                  "takes a kind name and a callable")
+            if kind in factories:
+                raise ConfigError(f"delivery kind {kind!r} is registered twice")
+            factories[kind] = factory
+        return factories
 
     # --- subject state kept by stages ------------------------------------------------
 

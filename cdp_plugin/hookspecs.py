@@ -16,6 +16,9 @@ loop by :class:`cdp_plugin.hookpolicy.CdpPluginManager`:
   state, it asks the stages. They are deciding too: an implementation that
   raises fails the whole operation (nothing committed) with a
   :class:`~cdp_plugin.errors.PluginError` naming the plugin.
+* **Registration hooks** (``cdp_register_destinations``) are called once,
+  when a command loads its configuration; an implementation that raises
+  fails the load with a :class:`~cdp_plugin.errors.PluginError` naming it.
 * **Observer hooks** (``cdp_segment_changed``, ``cdp_consent_changed``,
   ``cdp_quarantine_released``, ``cdp_reconsent_due``,
   ``cdp_audit_record_written``, ``cdp_ingest_error``, ``cdp_shutdown``) are
@@ -29,7 +32,7 @@ only those asked for), so new arguments can be added without breaking plugins.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from cdp_plugin.markers import _hookspec
@@ -45,6 +48,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from cdp_plugin.audit.records import AuditRecord
+    from cdp_plugin.delivery.targets import TargetFactory
     from cdp_plugin.runtime import Runtime
     from cdp_plugin.types import (
         AuditEntry,
@@ -258,6 +262,29 @@ def cdp_erase_subject(subject_key: str, now: datetime, runtime: Runtime) -> (
     ``None`` if it held nothing. An implementation that raises fails the
     erasure: nothing is erased. The built-in segmentation stage deletes the
     subject's profile (``profile``).
+    """
+
+
+# --- registration ---------------------------------------------------------------
+
+
+@_hookspec
+def cdp_register_destinations(register: Callable[[str, TargetFactory], None]) -> None:
+    """Register delivery target kinds: call ``register(kind, factory)`` once per kind.
+
+    A binding ``delivery.<destination>: {kind: <kind>, ...}`` in the
+    configuration file is built by ``factory(destination, spec)``, where
+    ``spec`` is the binding's mapping (``kind`` included). The factory raises
+    :class:`~cdp_plugin.errors.ConfigError` naming the key for a spec it
+    refuses, and returns a target with ``send(events)`` (queued: delivered
+    at least once from the store's delivery queue, see
+    :class:`cdp_plugin.delivery.targets.QueuedTarget`) or ``write(events)``
+    (direct: written durably inside the unit of work that decided the
+    events). Called once per load of the ``delivery:`` section; every
+    implementation is called, in pluggy's order, and registering a kind
+    that is already registered fails the load. The built-in kinds
+    (``jsonl``, ``segment``, ``webhook``, ``postgres``) are registered by
+    :mod:`cdp_plugin.delivery.kinds`.
     """
 
 

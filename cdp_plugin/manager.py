@@ -19,6 +19,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "cdp_plugin.stages.segmentation",
     "cdp_plugin.stages.activation",
     "cdp_plugin.stages.audit",
+    "cdp_plugin.delivery.kinds",
 )
 """The built-in stages, each an ordinary plugin module registered under its
 module name; block one by that name to replace it."""

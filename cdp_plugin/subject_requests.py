@@ -9,9 +9,19 @@ from __future__ import annotations
 from datetime import datetime
 
 from cdp_plugin.audit.records import ActivationChecked, ConsentRecorded, PurposeChange
+from cdp_plugin.delivery.cancel import cancel_queued
 from cdp_plugin.errors import PluginError
 from cdp_plugin.event_decisions import EventDecisions
-from cdp_plugin.types import ConsentResult, ConsentUpdate, ContactDecision, ContactRequest
+from cdp_plugin.types import (
+    ConsentResult,
+    ConsentState,
+    ConsentUpdate,
+    ContactDecision,
+    ContactRequest,
+)
+
+ERASURE_SOURCE = "erasure"
+"""The ledger source of the withdrawals an erasure records."""
 
 
 class SubjectRequests(EventDecisions):
@@ -45,8 +55,20 @@ class SubjectRequests(EventDecisions):
                 # justified in the same transaction, not in a later observer.
                 self._segments_changed(self.hooks.apply_consent_change(
                     change, update.captured_at), "consent")
+            withdrawn = {c.purpose for c in changes if c.current is not ConsentState.GRANTED}
+            if withdrawn:
+                self._cancel_deliveries(subject_key, withdrawn, update.source)
             settled = self._settle_quarantine(subject_key) if changes else []
         return ConsentResult(tuple(changes), tuple(settled))
+
+    def _cancel_deliveries(self, subject_key: str, withdrawn: set[str], source: str) -> None:
+        """Cancel the queued deliveries a withdrawal makes unlawful to send: the
+        subject's and its linked identities' (the same person under an
+        anonymous id), justified by a withdrawn purpose."""
+        store = self.runtime.store
+        keys = [subject_key, *store.linked_identities(subject_key)]
+        reason = "erasure" if source == ERASURE_SOURCE else "withdrawal"
+        cancel_queued(store, self.hooks, keys, withdrawn, reason, self.clock())
 
     def may_contact(self, subject_id: str, channel: str, topic: str | None = None, *,
                     purpose: str = "marketing", at: datetime | None = None,

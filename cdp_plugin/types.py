@@ -321,6 +321,8 @@ class Outcome:
     it instead of ``event``."""
     minimization_rules: Mapping[str, str] = field(default_factory=dict)
     """For each ``action:path`` in ``minimization``, the rule that chose it."""
+    subject_key: str | None = None
+    """The keyed pseudonym of the event's subject (set on forwarded outcomes)."""
 
     @property
     def forwarded(self) -> bool:

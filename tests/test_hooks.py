@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping, Sequence
 from contextlib import closing
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +15,11 @@ import pytest
 from cdp_plugin import hookimpl
 from cdp_plugin.callbacks.settings import CallbackSettings
 from cdp_plugin.callbacks.subjects import erase_subject, export_subject
-from cdp_plugin.errors import AuditError, PluginError
+from cdp_plugin.delivery.config import plan_for
+from cdp_plugin.delivery.queue import hand_over
+from cdp_plugin.delivery.sender import Sender
+from cdp_plugin.delivery.targets import QueuedEvent, SendResult
+from cdp_plugin.errors import AuditError, ConfigError, PluginError
 from cdp_plugin.manager import DEFAULT_PLUGINS, blocked_names, plugin_names
 from cdp_plugin.pipeline import Pipeline
 from cdp_plugin.runtime import Runtime
@@ -32,7 +36,7 @@ from cdp_plugin.types import (
     SegmentChange,
     Status,
 )
-from tests.conftest import MakePipeline, audit_records
+from tests.conftest import MakePipeline, audit_records, message_keys
 from tests.events import ALL_GRANTED, track
 
 
@@ -376,3 +380,66 @@ def test_blocked_segmentation_leaves_every_profile_alone(
     assert erasure.deleted["preferences"] == 1
     assert pipeline.runtime.store.get_preferences(key) is None
     assert audit_records(pipeline, "segment.changed") == []
+
+
+class _Inbox:
+    """A third-party queued target kind that keeps what it is sent."""
+
+    max_events = 10
+    max_bytes = 1_000_000
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, dict[str, Any]]] = []
+        self.closed = False
+
+    def send(self, events: Sequence[QueuedEvent]) -> SendResult:
+        self.received += [(e.key, dict(e.payload)) for e in events]
+        return SendResult(True)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_hook_cdp_register_destinations(make_pipeline: MakePipeline) -> None:
+    inbox = _Inbox()
+    specs: list[tuple[str, dict[str, Any]]] = []
+
+    class InboxKind:
+        @hookimpl
+        def cdp_register_destinations(self, register: Callable[..., None]) -> None:
+            def factory(name: str, spec: Mapping[str, Any]) -> _Inbox:
+                specs.append((name, dict(spec)))
+                return inbox
+            register("inbox", factory)
+
+    pipeline = make_pipeline(InboxKind(), delivery={"esp": {"kind": "inbox", "box": 7,
+                                                            "retry": {"max_attempts": 2}}})
+    plan = plan_for(pipeline, pipeline.runtime.config)
+    assert specs == [("esp", {"kind": "inbox", "box": 7})]  # retry is the host's
+    assert plan.policies["esp"].max_attempts == 2
+    with pipeline.unit_of_work():
+        hand_over(pipeline, plan, pipeline.process_batch([
+            track("m-1", consent=ALL_GRANTED), track("m-2", consent={"Marketing": False})]))
+    assert Sender(pipeline, plan).deliver_due().delivered == 1
+    assert [payload["messageId"] for _, payload in inbox.received] == ["m-1"]
+    assert [key for key, _ in inbox.received] == message_keys(pipeline, "m-1")
+    plan.close()
+    assert inbox.closed
+
+    class Twice:
+        @hookimpl
+        def cdp_register_destinations(self, register: Callable[..., None]) -> None:
+            register("segment", lambda name, spec: inbox)
+
+    twice = _apart(make_pipeline, pipeline, Twice())
+    with pytest.raises(ConfigError, match="'segment' is registered twice"):
+        plan_for(twice, twice.runtime.config)
+
+    class Broken:
+        @hookimpl
+        def cdp_register_destinations(self) -> None:
+            raise RuntimeError("registry down")
+
+    broken = _apart(make_pipeline, pipeline, Broken())
+    with pytest.raises(PluginError, match="Broken"):
+        plan_for(broken, broken.runtime.config)

@@ -115,9 +115,7 @@ class Outbox:
 
     def backoff(self, attempts: int) -> timedelta:
         """The jittered wait after failed attempt number ``attempts``."""
-        ceiling = min(self.policy.max_delay_seconds,
-                      self.policy.base_delay_seconds * 2 ** min(attempts - 1, 60))
-        return timedelta(seconds=self._rng.uniform(ceiling / 2, ceiling))
+        return self.policy.backoff(attempts, self._rng)
 
     def deliver_due(self) -> DeliveryReport:
         """Lease the notices due now, send each once, record each outcome.

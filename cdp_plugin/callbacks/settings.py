@@ -24,8 +24,10 @@ destinations that list them here.
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
@@ -72,6 +74,13 @@ class OutboxSettings:
         than any request can take, so two senders never overlap."""
         return 2 * self.timeout_seconds + self.lease_margin_seconds
 
+    def backoff(self, attempts: int, rng: random.Random) -> timedelta:
+        """The wait after failed attempt number ``attempts``: ``base * 2**(n-1)``
+        capped at ``max_delay``, with equal jitter (between half and all of it)."""
+        ceiling = min(self.max_delay_seconds,
+                      self.base_delay_seconds * 2 ** min(max(attempts, 1) - 1, 60))
+        return timedelta(seconds=rng.uniform(ceiling / 2, ceiling))
+
 
 @dataclass(frozen=True, slots=True)
 class DoubleOptInSettings:
@@ -117,7 +126,7 @@ class _DestinationSchema(Schema):
     secret = fields.String()
 
 
-class _OutboxSchema(Schema):
+class OutboxSchema(Schema):
     class Meta:
         unknown = RAISE
 
@@ -152,15 +161,15 @@ class _SettingsSchema(Schema):
     webhook_retention_hours = fields.Float(validate=validate.Range(min=1))
     scrub_after_erase = fields.Boolean()
     destinations = fields.Dict(keys=fields.String(), values=fields.Nested(_DestinationSchema))
-    outbox = fields.Nested(_OutboxSchema)
+    outbox = fields.Nested(OutboxSchema)
     double_opt_in = fields.Nested(_DoubleOptInSchema)
 
 
-def _flatten(messages: Any, prefix: str) -> list[str]:
+def flatten_errors(messages: Any, prefix: str) -> list[str]:
     if isinstance(messages, dict):
         # A mapping's entries report under "value": the entry's own name says enough.
         return [m for k, v in messages.items()
-                for m in _flatten(v, prefix if k == "value" else f"{prefix}.{k}")]
+                for m in flatten_errors(v, prefix if k == "value" else f"{prefix}.{k}")]
     return [f"{prefix}: {'; '.join(map(str, messages))}"]
 
 
@@ -182,7 +191,7 @@ def load_settings(config: Config, rules: RuleSet,
     try:
         raw: dict[str, Any] = _SettingsSchema().load(dict(config.plugins.get(PLUGIN_KEY, {})))
     except ValidationError as exc:
-        raise ConfigError("; ".join(_flatten(exc.messages, _SOURCE))) from None
+        raise ConfigError("; ".join(flatten_errors(exc.messages, _SOURCE))) from None
     secrets: list[str] = raw.pop("webhook_secrets", [])
     source = f"{_SOURCE}.webhook_secrets"
     if environ.get(SECRETS_ENV):

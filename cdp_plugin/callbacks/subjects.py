@@ -44,9 +44,8 @@ from cdp_plugin.keys.keyring import Keyring
 from cdp_plugin.pipeline import Pipeline
 from cdp_plugin.stages.consent import RESIDENCY
 from cdp_plugin.storage.base import OptInRequest, QuarantinedEvent
+from cdp_plugin.subject_requests import ERASURE_SOURCE
 from cdp_plugin.types import ConsentUpdate
-
-ERASURE_SOURCE = "erasure"
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +220,7 @@ def erase_subject(pipeline: Pipeline, settings: CallbackSettings, subject_id: st
             "linked_quarantined_events": linked_removed,
             "linked_data_keys": sum(Keyring(store, runtime.pseudonymizer.master_keys).erase(key)
                                     for key in linked),
+            "deliveries": store.delivery_delete([subject_key, *linked]),
             "identity_links": store.delete_links(subject_key),
         }
         for kind, count in pipeline.hooks.erase_subject(subject_key, now).items():

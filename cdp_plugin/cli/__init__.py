@@ -12,6 +12,7 @@ from cdp_plugin.audit.refusal import AuditLogRefused
 from cdp_plugin.cli import (
     audit,
     consent,
+    delivery,
     gateway,
     init,
     keys,
@@ -34,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in (run, init, rules, consent, segments, audit, keys, retention, subject, serve,
-                   gateway, plugins):
+                   gateway, delivery, plugins):
         module.register(commands)
     return parser
 

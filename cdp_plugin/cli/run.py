@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from cdp_plugin.cli.common import Progress, Summary, add_config_options, config_from_args
+from cdp_plugin.delivery.config import DeliveryPlan, plan_for
+from cdp_plugin.delivery.queue import hand_over
+from cdp_plugin.delivery.targets import JsonlTarget
 from cdp_plugin.errors import ConfigError
-from cdp_plugin.gateway.delivery import JsonlTarget
 from cdp_plugin.gateway.envelope import envelope_sent_at, normalize
 from cdp_plugin.pipeline import Pipeline
 from cdp_plugin.synthetic import generate_stream
@@ -92,6 +94,8 @@ def run_command(args: argparse.Namespace) -> int:
         out = JsonlTarget("-", stream=sys.stdout) if args.out == "-" else JsonlTarget(args.out)
         stack.callback(out.close)
         pipeline = stack.enter_context(Pipeline.from_config(config))
+        plan = plan_for(pipeline, config)
+        stack.callback(plan.close)
         progress = Progress(total)
         batch: list[bytes | dict[str, Any]] = []
         done_bytes = 0
@@ -99,9 +103,9 @@ def run_command(args: argparse.Namespace) -> int:
             batch.append(line)
             done_bytes += len(line) if isinstance(line, bytes) else 0
             if len(batch) >= args.batch_size:
-                _process(pipeline, batch, out, summary)
+                _process(pipeline, batch, out, summary, plan)
                 progress.update(summary.processed, done_bytes)
-        _process(pipeline, batch, out, summary)
+        _process(pipeline, batch, out, summary, plan)
         progress.finish(summary.processed)
     summary.emit(args.json, sys.stderr if args.out == "-" and not args.json else sys.stdout)
     return 0
@@ -123,15 +127,18 @@ def _same_file(first: str, second: str) -> bool:
 
 
 def _process(pipeline: Pipeline, batch: list[bytes | dict[str, Any]], out: JsonlTarget,
-             summary: Summary) -> None:
+             summary: Summary, plan: DeliveryPlan | None = None) -> None:
     """Decide one batch and append its forwarded events durably (the ``jsonl``
     delivery target) before the batch commits: a crash before the commit leaves
     the events unseen, so a re-run forwards them again (at least once); after
-    it, they are already written."""
+    it, they are already written. The ``delivery:`` targets get them in the
+    same unit of work (queued ones are sent by ``cdp-plugin delivery run``)."""
     if batch:
         with pipeline.unit_of_work():
             outcomes = pipeline.process_batch(list(batch))
             out.write(o.event for o in outcomes if o.event is not None)
+            if plan:
+                hand_over(pipeline, plan, outcomes)
         summary.add(outcomes)
         batch.clear()
 

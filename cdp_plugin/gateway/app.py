@@ -32,8 +32,9 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from cdp_plugin.delivery.config import DeliveryPlan
+from cdp_plugin.delivery.queue import hand_over
 from cdp_plugin.errors import AuditError, StorageError
-from cdp_plugin.gateway.delivery import JsonlTarget, forwarded_to
 from cdp_plugin.gateway.envelope import MAX_BATCH_BYTES, ROUTES, EnvelopeError, parse_envelope
 from cdp_plugin.gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from cdp_plugin.gateway.settings import GatewaySettings
@@ -59,18 +60,29 @@ FORWARDED_HEADERS = ("Sec-GPC",)
 class GatewayApp:
     """The WSGI application over one pipeline, used under one lock.
 
-    ``targets`` (:func:`cdp_plugin.gateway.delivery.load_delivery`) receive
-    each request's forwarded events inside its unit of work, durably, before
-    it commits.
+    ``plan`` (:func:`cdp_plugin.delivery.config.load_delivery`) receives each
+    request's forwarded events inside its unit of work, before it commits:
+    written to its direct targets, queued in the store for the others (which
+    :class:`cdp_plugin.delivery.sender.Sender` delivers).
     """
 
     def __init__(self, pipeline: Pipeline, settings: GatewaySettings, *,
-                 targets: Mapping[str, JsonlTarget] | None = None) -> None:
+                 plan: DeliveryPlan | None = None) -> None:
         self.pipeline = pipeline
         self.settings = settings
-        self.targets = dict(targets or {})
+        self.plan = plan or DeliveryPlan()
         self.lock = threading.Lock()
-        self.metrics = GatewayMetrics()
+        self.metrics = GatewayMetrics(self._queue_depth if self.plan.queued else None)
+
+    def _queue_depth(self) -> dict[str, int]:
+        """Pending deliveries per queued destination; {} if the pipeline stays busy."""
+        if not self.lock.acquire(timeout=1.0):
+            return {}
+        try:
+            counts = self.pipeline.runtime.store.delivery_counts()
+        finally:
+            self.lock.release()
+        return {name: counts.get((name, "pending"), 0) for name in self.plan.queued}
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         path = str(environ.get("PATH_INFO", ""))
@@ -115,8 +127,7 @@ class GatewayApp:
         try:
             with self.pipeline.unit_of_work():
                 outcomes = self.pipeline.process_batch(envelope.messages, headers)
-                for name, target in self.targets.items():
-                    target.write(forwarded_to(outcomes, name))
+                hand_over(self.pipeline, self.plan, outcomes)
             self.metrics.decided(outcomes, time.monotonic() - started)
         except (StorageError, AuditError, OSError) as exc:
             log.error("batch not accepted: %s", type(exc).__name__)

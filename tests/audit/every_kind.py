@@ -31,6 +31,10 @@ from cdp_plugin.callbacks.settings import (
     OutboxSettings,
 )
 from cdp_plugin.config import Config
+from cdp_plugin.delivery.admin import requeue
+from cdp_plugin.delivery.config import load_delivery
+from cdp_plugin.delivery.queue import hand_over
+from cdp_plugin.delivery.sender import Sender
 from cdp_plugin.pipeline import Pipeline
 from cdp_plugin.types import AuditEntry, ConsentUpdate, Event
 from tests.callbacks.conftest import Client, encode
@@ -38,6 +42,7 @@ from tests.conftest import MakePipeline, audit_records
 from tests.events import ALL_GRANTED, track
 
 URL = "https://esp.test/notices"
+DOWNSTREAM = "https://collector.test"
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 GRANT_ALL = {"analytics": True, "personalization": True, "marketing": True,
              "advertising": True}
@@ -141,6 +146,40 @@ def _scheduled(pipeline: Pipeline, clock: _Clock) -> None:
     pipeline.rotate_keys()
 
 
+def _deliveries(pipeline: Pipeline, clock: _Clock) -> None:
+    """Events queued for a ``segment`` target: delivered, retried, dead-lettered,
+    requeued and delivered, and one cancelled by a withdrawal."""
+    plan = load_delivery(Config(delivery={"esp": {
+        "kind": "segment", "url": DOWNSTREAM, "write_key": "wk_down_1",
+        "retry": {"max_attempts": 2, "base_delay_seconds": 10.0}}}),
+        pipeline.runtime.rules.purposes, pipeline.hooks.register_destinations())
+    sender = Sender(pipeline, plan, clock=clock, rng=random.Random(7))
+
+    def decide(*events: dict[str, Any]) -> None:
+        with pipeline.unit_of_work():
+            hand_over(pipeline, plan, pipeline.process_batch(list(events)))
+
+    batch = DOWNSTREAM + "/v1/batch"
+    decide(track("m-d-1", "user-eve", consent=ALL_GRANTED))
+    with responses.RequestsMock() as mock:
+        mock.add(responses.POST, batch, status=200)
+        assert sender.deliver_due().delivered == 1
+    decide(track("m-d-2", "user-eve", consent=ALL_GRANTED))
+    with responses.RequestsMock() as mock:
+        mock.add(responses.POST, batch, status=503)
+        assert sender.deliver_due().retried == 1
+        clock.now += timedelta(minutes=5)
+        assert sender.deliver_due().dead == 1
+    assert requeue(pipeline, "esp", None)
+    decide(track("m-d-3", "user-fay", consent=ALL_GRANTED))
+    pipeline.record_consent(ConsentUpdate("user-fay", clock.now, "preference_center",
+                                          {"marketing": False}))
+    with responses.RequestsMock() as mock:
+        mock.add(responses.POST, batch, status=200)
+        assert sender.deliver_due().delivered == 1
+    plan.close()
+
+
 def _callbacks(client: Client, clock: _Clock) -> None:
     """Preferences with caps and double opt-in, confirmation, cancellation, withdrawal
     notices through the outbox (delivered, retried, dead-lettered), export and erasure."""
@@ -196,6 +235,7 @@ def write_every_kind(make_pipeline: MakePipeline, config: Config) -> list[dict[s
     _events(pipeline)
     _segments(pipeline)
     _scheduled(pipeline, clock)
+    _deliveries(pipeline, clock)
     _callbacks(client, clock)
     pipeline.close()
     segments = sorted(pipeline.runtime.audit_log.directory.glob("segment-*.jsonl"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -29,8 +29,8 @@ class Served:
 
 
 @contextmanager
-def serving(app: GatewayApp) -> Iterator[str]:
-    """``app`` served by waitress on a free loopback port; yields its base URL and
+def serving(app: Callable[..., Iterable[bytes]]) -> Iterator[str]:
+    """A WSGI ``app`` served by waitress on a free loopback port; yields its base URL and
     stops the server (its loop thread included) on exit."""
     server = create_server(app, host="127.0.0.1", port=0, threads=4,
                            asyncore_loop_timeout=0.1)

@@ -10,15 +10,13 @@ import pytest
 from segment.analytics import Client as SegmentClient
 
 from cdp_plugin.config import Config
+from cdp_plugin.delivery.config import plan_for
 from cdp_plugin.errors import ConfigError
 from cdp_plugin.gateway.app import GatewayApp
-from cdp_plugin.gateway.delivery import load_delivery
 from cdp_plugin.gateway.settings import GatewaySettings
-from cdp_plugin.rules.loader import load_rules
-from tests.conftest import RULES_DIR, MakePipeline
+from tests.conftest import MakePipeline
 from tests.gateway.conftest import WRITE_KEY, serving
 
-RULES = load_rules(RULES_DIR).purposes
 EMAIL = "delivered@example.com"
 
 
@@ -27,14 +25,14 @@ def served(make_pipeline: MakePipeline, tmp_path: Path) -> Iterator[tuple[str, P
     config = Config(delivery={"esp": {"kind": "jsonl", "path": str(tmp_path / "esp.jsonl")},
                               "warehouse": {"kind": "jsonl",
                                             "path": str(tmp_path / "warehouse.jsonl")}})
-    targets = load_delivery(config, RULES)
-    app = GatewayApp(make_pipeline(), GatewaySettings((WRITE_KEY,)), targets=targets)
+    pipeline = make_pipeline()
+    plan = plan_for(pipeline, config)
+    app = GatewayApp(pipeline, GatewaySettings((WRITE_KEY,)), plan=plan)
     try:
         with serving(app) as url:
             yield url, tmp_path
     finally:
-        for target in targets.values():
-            target.close()
+        plan.close()
 
 
 def _lines(path: Path) -> list[dict[str, object]]:
@@ -68,18 +66,32 @@ def test_each_destination_receives_only_what_its_purposes_allow(
 
 @pytest.mark.parametrize(("section", "message"), [
     ({"nowhere": {"kind": "jsonl", "path": "x"}}, "delivery.nowhere: not a destination"),
-    ({"esp": {"kind": "segment", "url": "http://127.0.0.1:1"}}, "delivery.esp.kind: 'segment'"),
-    ({"esp": {"kind": "jsonl"}}, "delivery.esp.path: required"),
-    ({"esp": {"kind": "jsonl", "path": "x", "secret": "s"}}, "delivery.esp.secret: unknown"),
+    ({"esp": {"kind": "kafka"}}, "delivery.esp.kind: 'kafka' is not available; one of "
+                                 "jsonl, postgres, segment, webhook"),
+    ({"esp": {"kind": "jsonl"}}, "delivery.esp.path: Missing data for required field"),
+    ({"esp": {"kind": "jsonl", "path": "x", "secret": "s"}}, "delivery.esp.secret: Unknown"),
+    ({"esp": {"kind": "jsonl", "path": "direct", "retry": {"max_attempts": 3}}},
+     "delivery.esp.retry: a jsonl target is written at once"),
+    ({"esp": {"kind": "segment", "url": "ftp://x", "write_key": "k"}}, "delivery.esp.url: "),
+    ({"esp": {"kind": "segment", "url": "http://127.0.0.1:1"}},
+     "delivery.esp.write_key: Missing data"),
+    ({"esp": {"kind": "segment", "url": "http://127.0.0.1:1", "write_key": "k",
+              "retry": {"max_attempts": 0}}}, "delivery.esp.retry.max_attempts: "),
+    ({"esp": {"kind": "webhook", "url": "http://127.0.0.1:1", "secret": "nope"}},
+     "delivery.esp.secret: a webhook secret starts with whsec_"),
+    ({"esp": {"kind": "postgres", "dsn": "postgresql://u:hunter2@h/db",
+              "table": "x; DROP TABLE y"}}, "delivery.esp.table: a table name"),
     ({"esp": "jsonl"}, "delivery.esp: must be a mapping"),
 ])
 def test_a_bad_delivery_section_names_the_key(section: dict[str, object], message: str,
-                                              tmp_path: Path,
+                                              tmp_path: Path, make_pipeline: MakePipeline,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError) as caught:
-        load_delivery(Config(delivery=section), RULES)
+        plan_for(make_pipeline(), Config(delivery=section))
     assert message in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+    assert not (tmp_path / "x").exists()  # nothing opened for a refused key
 
 
 def test_what_the_real_sdk_sends_for_no_anonymous_id_and_a_hostile_message_id(

@@ -37,6 +37,16 @@ from cdp_plugin.audit.records.consent import (
     PurposeChange,
     ReconsentFound,
 )
+from cdp_plugin.audit.records.deliveries import (
+    DeliveryAttempt,
+    DeliveryCancelled,
+    DeliveryDeadLettered,
+    DeliveryDelivered,
+    DeliveryOutcome,
+    DeliveryQueued,
+    DeliveryRequeued,
+    DeliveryRetry,
+)
 from cdp_plugin.audit.records.events import (
     EventDecision,
     EventDuplicate,
@@ -55,7 +65,9 @@ RECORD_TYPES: tuple[type[AuditRecord], ...] = (
     QuarantineReleased, QuarantinePurged, ConsentRecorded, ReconsentFound, ActivationChecked,
     PreferencesReceived, FrequencyCapsStored, OptinRequested, OptinCancelled, OptinConfirmed,
     SubjectExported, SubjectErased, SubjectScrubbed, OutboxQueued, OutboxAttempt,
-    OutboxDelivered, OutboxRetry, OutboxDeadLettered, RetentionSwept, KeysRotated, AuditRepair,
+    OutboxDelivered, OutboxRetry, OutboxDeadLettered, DeliveryQueued, DeliveryAttempt,
+    DeliveryDelivered, DeliveryRetry, DeliveryDeadLettered, DeliveryCancelled, DeliveryRequeued,
+    RetentionSwept, KeysRotated, AuditRepair,
 )
 
 REGISTRY: Mapping[str, type[AuditRecord]] = MappingProxyType(
@@ -83,7 +95,9 @@ def record_from_mapping(data: Mapping[str, Any]) -> AuditRecord:
 
 __all__ = [
     "RECORD_TYPES", "REGISTRY", "ActivationChecked", "AuditRecord", "AuditRepair",
-    "ConsentRecorded", "EventDecision", "EventDuplicate", "EventInvalid", "FrequencyCapsStored",
+    "ConsentRecorded", "DeliveryAttempt", "DeliveryCancelled", "DeliveryDeadLettered",
+    "DeliveryDelivered", "DeliveryOutcome", "DeliveryQueued", "DeliveryRequeued", "DeliveryRetry",
+    "EventDecision", "EventDuplicate", "EventInvalid", "FrequencyCapsStored",
     "KeysRotated", "OptinCancelled", "OptinConfirmed", "OptinRequested", "OutboxAttempt",
     "OutboxDeadLettered", "OutboxDelivered", "OutboxOutcome", "OutboxQueued", "OutboxRetry",
     "PluginFailed", "PreferencesReceived", "PurposeChange", "QuarantinePurged",

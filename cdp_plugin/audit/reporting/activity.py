@@ -1,6 +1,7 @@
 """The operations section: activation checks, preference webhooks, double opt-in, subject
-access and erasure, the notice outbox, retention sweeps, and a timeline of the notable ones
-(erasures, incomplete scrubs, dead letters, sweeps).
+access and erasure, the notice outbox, event deliveries, retention sweeps, and a
+timeline of the notable ones (erasures, incomplete scrubs, dead letters, sweeps).
+Deliveries are counted in events (a record's ``messages``), per destination.
 
 Each handler folds one record kind into :class:`OperationCounters`; like every
 handler it treats a field of the wrong type as absent and never raises. Only
@@ -21,6 +22,10 @@ if TYPE_CHECKING:
 
 OUTBOX_OUTCOMES = {"outbox.delivered": "delivered", "outbox.retry": "retried",
                    "outbox.dead_lettered": "dead_lettered"}
+DELIVERY_STEPS = {"delivery.queued": "queued", "delivery.attempt": "attempted",
+                  "delivery.delivered": "delivered", "delivery.retry": "retried",
+                  "delivery.dead_lettered": "dead_lettered", "delivery.cancelled": "cancelled",
+                  "delivery.requeued": "requeued"}
 
 
 @dataclass(slots=True)
@@ -38,6 +43,8 @@ class OperationCounters:
     notices: Counter[str] = field(default_factory=Counter)
     outbox: Counter[tuple[str, str]] = field(default_factory=Counter)
     outbox_errors: Counter[str] = field(default_factory=Counter)
+    deliveries: Counter[tuple[str, str]] = field(default_factory=Counter)
+    delivery_errors: Counter[str] = field(default_factory=Counter)
     swept: Counter[str] = field(default_factory=Counter)
     timeline: list[dict[str, Any]] = field(default_factory=list)
 
@@ -129,6 +136,22 @@ def outbox_outcome(agg: ReportAggregator, record: Record, hour: str | None, log:
               error=error[:200] if isinstance(error, str) else None)
 
 
+def delivery(agg: ReportAggregator, record: Record, hour: str | None, log: str) -> None:
+    """Any ``delivery.*`` record: its events counted under its step and destination."""
+    step = DELIVERY_STEPS.get(_text(record.get("kind")), "(unknown)")
+    destination = _text(record.get("destination"))
+    messages = record.get("messages")
+    events = len(messages) if isinstance(messages, list) else 0
+    agg.operations.deliveries[(destination, step)] += events
+    error = record.get("error")
+    if isinstance(error, str):
+        agg.operations.delivery_errors[error[:200]] += events
+    if step == "dead_lettered":
+        _note(agg, record, log, destination=destination, events=events,
+              attempt=_count(record.get("attempt")),
+              error=error[:200] if isinstance(error, str) else None)
+
+
 def retention_swept(agg: ReportAggregator, record: Record, hour: str | None, log: str) -> None:
     counts = _counts(record.get("counts"))
     agg.operations.swept.update(counts)
@@ -149,6 +172,9 @@ def operations_section(agg: ReportAggregator) -> dict[str, Any]:
     optin: dict[str, dict[str, int]] = {}
     for (channel, step), n in sorted(ops.optin.items()):
         optin.setdefault(channel, {"requested": 0, "confirmed": 0, "cancelled": 0})[step] = n
+    deliveries: dict[str, dict[str, int]] = {}
+    for (destination, what), n in sorted(ops.deliveries.items()):
+        deliveries.setdefault(destination, dict.fromkeys(DELIVERY_STEPS.values(), 0))[what] = n
     outbox: dict[str, dict[str, int]] = {}
     for (destination, what), n in sorted(ops.outbox.items()):
         outbox.setdefault(destination, dict.fromkeys(
@@ -164,6 +190,8 @@ def operations_section(agg: ReportAggregator) -> dict[str, Any]:
                      "scrubs": {"complete": ops.scrubs[True], "incomplete": ops.scrubs[False]}},
         "outbox": {"queued_by_notice": _ranked(ops.notices), "by_destination": outbox,
                    "errors": _ranked(ops.outbox_errors)},
+        "deliveries": {"events_by_destination": deliveries,
+                       "errors": _ranked(ops.delivery_errors)},
         "retention": {"sweeps": agg.kinds.get("retention.swept", 0),
                       "deleted": _ranked(ops.swept)},
         "timeline": sorted(ops.timeline, key=lambda r: (str(r["ts"]), r["log"])),

@@ -211,6 +211,7 @@ HANDLERS: dict[str, Callable[[ReportAggregator, Record, str | None, str], None]]
     "outbox.delivered": activity.outbox_outcome,
     "outbox.retry": activity.outbox_outcome,
     "outbox.dead_lettered": activity.outbox_outcome,
+    **dict.fromkeys(activity.DELIVERY_STEPS, activity.delivery),
     "retention.swept": activity.retention_swept,
 }
 """The record kinds the report knows (every kind the plugin writes); any other kind is

@@ -41,7 +41,8 @@ class PostgresDeliveries(SQLDeliveries, PostgresCore):
         "updated_at = %s WHERE id = %s AND attempts = %s AND status = 'pending'"
     )
     _DELIVERY_GIVE_BACK = (
-        "UPDATE deliveries SET attempts = attempts - 1, next_attempt_at = %s, updated_at = %s "
+        "UPDATE deliveries SET attempts = attempts - 1, next_attempt_at = %s, last_error = %s, "
+        "updated_at = %s "
         "WHERE id = %s AND attempts = %s AND status = 'pending'"
     )
     _DELIVERY_PENDING_OF = (

@@ -73,12 +73,13 @@ class SQLDeliveries(SQLCore):
             raise StorageError(f"{op} failed: only a pending delivery gives its attempt back")
         next_at = self._to_db_time(next_attempt_at, op, "next_attempt_at")
         when = self._to_db_time(at, op, "at")
+        rows: list[tuple[Any, ...]]
         if count_attempt:
             statement = self._DELIVERY_SETTLE
             rows = [(status, next_at, last_error, when, i, n) for i, n in leased]
         else:
             statement = self._DELIVERY_GIVE_BACK
-            rows = [(next_at, when, i, n) for i, n in leased]
+            rows = [(next_at, last_error, when, i, n) for i, n in leased]
         if not rows:
             return 0
         with self._scope(op, atomic=True):

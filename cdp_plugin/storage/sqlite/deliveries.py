@@ -35,7 +35,8 @@ class SQLiteDeliveries(SQLDeliveries, SQLiteCore):
         "updated_at = ? WHERE id = ? AND attempts = ? AND status = 'pending'"
     )
     _DELIVERY_GIVE_BACK = (
-        "UPDATE deliveries SET attempts = attempts - 1, next_attempt_at = ?, updated_at = ? "
+        "UPDATE deliveries SET attempts = attempts - 1, next_attempt_at = ?, last_error = ?, "
+        "updated_at = ? "
         "WHERE id = ? AND attempts = ? AND status = 'pending'"
     )
     _DELIVERY_PENDING_OF = (
