@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -10,10 +11,13 @@ from dataclasses import dataclass
 import pytest
 from waitress.server import create_server
 
+from cdp_plugin.delivery.config import plan_for
+from cdp_plugin.delivery.sender import Sender
 from cdp_plugin.gateway.app import GatewayApp
 from cdp_plugin.gateway.settings import GatewaySettings
 from cdp_plugin.pipeline import Pipeline
 from tests.conftest import MakePipeline
+from tests.delivery.capture import Capture
 
 WRITE_KEY = "wk_test_5f3a9c"
 
@@ -56,3 +60,60 @@ def gateway(make_pipeline: MakePipeline) -> Iterator[Served]:
     app = GatewayApp(make_pipeline(), GatewaySettings((WRITE_KEY,), retry_after_seconds=1))
     with serving(app) as url:
         yield Served(app, url)
+
+
+DOWN_KEY = "wk_downstream_41b7"
+
+
+@dataclass
+class Downstream:
+    """A gateway whose ``esp`` and ``warehouse`` destinations are ``segment``
+    targets on capture servers, with a sender delivering in the background."""
+
+    served: Served
+    esp: Capture
+    warehouse: Capture
+
+    @property
+    def pipeline(self) -> Pipeline:
+        return self.served.pipeline
+
+    @property
+    def url(self) -> str:
+        return self.served.url
+
+    def wait_for(self, esp: int, warehouse: int, timeout: float = 20.0) -> None:
+        """Until the captures hold at least this many distinct messageIds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if (len({e["messageId"] for e in self.esp.events()}) >= esp
+                    and len({e["messageId"] for e in self.warehouse.events()}) >= warehouse):
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"not delivered in {timeout} s: esp "
+                             f"{len(self.esp.events())}, warehouse "
+                             f"{len(self.warehouse.events())}")
+
+
+@pytest.fixture
+def downstream(make_pipeline: MakePipeline) -> Iterator[Downstream]:
+    esp, warehouse = Capture(write_key=DOWN_KEY), Capture(write_key=DOWN_KEY)
+    retry = {"base_delay_seconds": 0.05, "max_delay_seconds": 0.2, "poll_seconds": 0.05}
+    with serving(esp) as esp_url, serving(warehouse) as warehouse_url:
+        pipeline = make_pipeline(delivery={
+            name: {"kind": "segment", "url": url, "write_key": DOWN_KEY, "retry": retry}
+            for name, url in (("esp", esp_url), ("warehouse", warehouse_url))})
+        plan = plan_for(pipeline, pipeline.runtime.config)
+        app = GatewayApp(pipeline, GatewaySettings((WRITE_KEY,), retry_after_seconds=1),
+                         plan=plan)
+        stop = threading.Event()
+        sender = Sender(pipeline, plan, lock=app.lock, observer=app.metrics)
+        worker = threading.Thread(target=sender.serve, args=(stop,), daemon=True)
+        worker.start()
+        try:
+            with serving(app) as url:
+                yield Downstream(Served(app, url), esp, warehouse)
+        finally:
+            stop.set()
+            worker.join(timeout=10)
+            plan.close()

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import audit_records, message_keys
-from tests.gateway.conftest import WRITE_KEY, Served
+from tests.gateway.conftest import WRITE_KEY, Downstream
 
 HERE = Path(__file__).parent
 PAGE = HERE / "analytics_next_page.html"
@@ -75,9 +75,9 @@ def site(tmp_path: Path) -> Iterator[str]:
         server.server_close()
 
 
-def test_analytics_js_calls_arrive_decided_and_minimized(gateway: Served, site: str,
+def test_analytics_js_calls_arrive_decided_and_minimized(downstream: Downstream, site: str,
                                                          tmp_path: Path) -> None:
-    host = gateway.url.removeprefix("http://")
+    host = downstream.url.removeprefix("http://")
     result = subprocess.run(
         [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -89,7 +89,7 @@ def test_analytics_js_calls_arrive_decided_and_minimized(gateway: Served, site: 
     status, _, ids = found.group(1).partition(" ")
     assert status == "done", found.group(1)
     identify, order, page, viewed = json.loads(ids)
-    pipeline = gateway.pipeline
+    pipeline = downstream.pipeline
     decisions = {r["message_id"]: r for r in audit_records(pipeline, "event.decision")}
     keys = message_keys(pipeline, identify, order, page, viewed)
     assert [decisions[k]["action"] for k in keys] == ["allow", "allow", "allow", "quarantine"]
@@ -101,3 +101,16 @@ def test_analytics_js_calls_arrive_decided_and_minimized(gateway: Served, site: 
     assert "traits.email" in touched
     log = "\n".join(json.dumps(r) for r in audit_records(pipeline))
     assert "browser@example.com" not in log and WRITE_KEY not in log
+    # Downstream, through the segment targets: the three allowed calls, minimized.
+    # Downstream, through the segment targets, as each destination's purposes allow:
+    # the identify (marketing) to the esp, the page (analytics) to the warehouse.
+    downstream.wait_for(esp=2, warehouse=2)
+    esp = {e["messageId"]: e for e in downstream.esp.events()}
+    warehouse = {e["messageId"]: e for e in downstream.warehouse.events()}
+    assert set(esp) == {identify, order} and set(warehouse) == {order, page}
+    assert [esp[identify]["type"], warehouse[page]["type"]] == ["identify", "page"]
+    assert esp[identify]["traits"] == {"email": "browser@example.com"}
+    sent = json.dumps([*esp.values(), *warehouse.values()])
+    assert viewed not in sent
+    assert "browser@example.com" not in json.dumps(list(warehouse.values()))
+    assert "user-browser-1" not in json.dumps(list(warehouse.values()))
