@@ -25,6 +25,7 @@ from cdp_plugin.audit.records import (
 )
 from cdp_plugin.errors import InvalidEvent, PluginError
 from cdp_plugin.events import decode_line, linked_ids, parse_event
+from cdp_plugin.forwarding import annotated
 from cdp_plugin.minimization.pii_guard import redact
 from cdp_plugin.types import (
     Action,
@@ -117,10 +118,13 @@ class EventDecisions(PipelineCore):
                                      chosen_by)
         for change in changes:
             self.hooks.announce_segment_changed(change)
+        deliveries = {name: annotated(payload, event.payload, consent)
+                      for name, payload in minimized.deliveries.items()}
         return Outcome(
-            Status.FORWARDED, event.message_id, decision.reasons, dict(minimized.payload),
-            summary, changes, entry.index, decision.purposes, destinations,
-            dict(minimized.deliveries), chosen_by, subject_key=event.subject_key,
+            Status.FORWARDED, event.message_id, decision.reasons,
+            annotated(minimized.payload, event.payload, consent), summary, changes,
+            entry.index, decision.purposes, destinations, deliveries, chosen_by,
+            subject_key=event.subject_key,
         )
 
     def _settle_quarantine(self, subject_key: str) -> list[Outcome]:

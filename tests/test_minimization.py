@@ -389,23 +389,30 @@ def test_same_event_different_purposes_gives_the_documented_outputs(shipped: Any
     user = personal.event["userId"]
     assert user.startswith("h1:") and marketing.event["userId"] == user
     routing = {"type": "identify", "userId": user, "timestamp": "2026-11-20T10:47:12Z"}
+    # The host adds the resolved consent (the event's own signals were dropped).
+    consent = {"consent": {"categoryPreferences": {
+        "marketing": False, "necessary": True, "personalization": True}}}
     assert personal.event == {
         **routing, "messageId": "m-1",
         "traits": {"age": "35-44", "plan": "pro", "address": {"country": "GB"}},
-        "context": {"ip": "203.0.113.0", "locale": "en-GB", "location": {"country": "GB"}}}
+        "context": {"ip": "203.0.113.0", "locale": "en-GB", "location": {"country": "GB"},
+                    **consent}}
     assert personal.deliveries == {}
     assert personal.minimization == {
         "hash": ["userId"], "generalize": ["traits.age"], "truncate": ["context.ip"],
         "drop": ["traits.email", "traits.phone", "traits.first_name", "traits.address.city",
                  "context.location.city", "context.consent"]}
+    consent = {"consent": {"categoryPreferences": {
+        "marketing": True, "necessary": True, "personalization": False}}}
     assert marketing.event == {
         **routing, "messageId": "m-2", "traits": {"first_name": "Ada"},
-        "context": {"ip": "203.0.113.0", "location": {"country": "GB"}}}
+        "context": {"ip": "203.0.113.0", "location": {"country": "GB"}, **consent}}
     assert marketing.deliveries == {
         "esp": {**routing, "messageId": "m-2",
-                "traits": {"email": "ada@example.com", "first_name": "Ada"}},
+                "traits": {"email": "ada@example.com", "first_name": "Ada"}, "context": consent},
         "sms_gateway": {**routing, "messageId": "m-2",
-                        "traits": {"phone": "+44 20 7946 0000", "first_name": "Ada"}}}
+                        "traits": {"phone": "+44 20 7946 0000", "first_name": "Ada"},
+                        "context": consent}}
     assert "esp:traits.phone" in marketing.minimization["drop"]
     assert "sms_gateway:traits.email" in marketing.minimization["drop"]
     assert "esp:userId" in marketing.minimization["hash"]

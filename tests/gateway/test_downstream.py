@@ -34,7 +34,9 @@ def test_sdk_events_arrive_downstream_minimized_and_only_with_consent(
     segment.identify("user-ds-1", {"email": EMAIL, "plan": "pro"}, context=EVERYTHING,
                      message_id="ds-identify")
     segment.track("user-ds-1", "Order Completed", {"revenue": 9, "note": "call +49 151 2345678"},
-                  context=EVERYTHING, message_id="ds-order")
+                  context=EVERYTHING, message_id="ds-order",
+                  integrations={"All": False, "Mixpanel": True,
+                                "Amplitude": {"session_id": 1717}})
     segment.track("user-ds-2", "Order Completed", {"revenue": 4}, context=ANALYTICS,
                   message_id="ds-analytics")
     segment.track("user-ds-3", "Order Completed", context=PLACE, message_id="ds-unknown")
@@ -52,6 +54,10 @@ def test_sdk_events_arrive_downstream_minimized_and_only_with_consent(
     assert sorted(set(_ids(warehouse))) == ["ds-analytics", "ds-order", "ds-rudder"]
     identify = next(e for e in esp if e["messageId"] == "ds-identify")
     assert identify["traits"] == {"email": EMAIL}  # what the esp's own rules keep
+    order = next(e for e in warehouse if e["messageId"] == "ds-order")
+    assert order["integrations"] == {"All": False, "Mixpanel": True}
+    assert order["context"]["consent"] == {"categoryPreferences": {  # advertising: unknown
+        "analytics": True, "marketing": True, "necessary": True, "personalization": True}}
     everything = json.dumps(esp + warehouse)
     assert "198.51.100.23" not in everything and "+49 151" not in everything
     assert EMAIL not in json.dumps(warehouse)
