@@ -44,6 +44,7 @@ from cdp_plugin.keys.keyring import Keyring
 from cdp_plugin.pipeline import Pipeline
 from cdp_plugin.stages.consent import RESIDENCY
 from cdp_plugin.storage.base import OptInRequest, QuarantinedEvent
+from cdp_plugin.storage.records import QueuedDelivery
 from cdp_plugin.subject_requests import ERASURE_SOURCE
 from cdp_plugin.types import ConsentUpdate
 
@@ -133,7 +134,8 @@ def export_subject(pipeline: Pipeline, subject_id: str, now: datetime, *,
     Sections: consent (current state and full history), preferences,
     quarantined events (as received, the linked identities' too), the number
     of linked identities, forwarded counts, double opt-in
-    requests, queued notices and earlier erasures, then those of the stages
+    requests, queued notices, earlier erasures and the deliveries to
+    destinations (with what each was or will be sent), then those of the stages
     (``cdp_export_subject``; segmentation: segments with the clauses that
     hold now, and features). ``webhook`` is the request's ``(id, digest)``: a
     known id raises ReplayedWebhook, even with the same digest (an export is
@@ -174,12 +176,22 @@ def export_subject(pipeline: Pipeline, subject_id: str, now: datetime, *,
                         for n in store.outbox_list(subject_key=subject_key)],
             "erasures": [{"erased_at": t.erased_at.isoformat(), **dict(t.proof)}
                          for t in store.tombstones(subject_key)],
+            "deliveries": [_delivery(d) for key in (subject_key, *linked)
+                           for d in store.delivery_list(subject_key=key)],
         }
         export.update(pipeline.hooks.export_subject(subject_key, now, taken=export))
         segments = export.get("segments") or []
         pipeline.hooks.audit(SubjectExported(subject_key, len(history), len(held),
                                              len(segments)))
     return export
+
+
+def _delivery(delivery: QueuedDelivery) -> dict[str, Any]:
+    """A queued delivery as its access export shows it (what was or will be sent)."""
+    return {"destination": delivery.destination, "status": delivery.status,
+            "attempts": delivery.attempts, "queued_at": delivery.created_at.isoformat(),
+            "purposes": list(delivery.purposes),
+            "payload": json.loads(delivery.payload) if delivery.payload else None}
 
 
 def erase_subject(pipeline: Pipeline, settings: CallbackSettings, subject_id: str,

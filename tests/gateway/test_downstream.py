@@ -5,15 +5,19 @@ What arrives downstream is what consent allows, minimized, at least once."""
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from typing import Any
 
 import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
 from rudderstack.analytics import Client as RudderClient
 from segment.analytics import Client as SegmentClient
 
 from cdp_plugin.errors import StorageError
 from tests.conftest import audit_records, message_keys
+from tests.events import ALL_GRANTED, track
 from tests.gateway.conftest import WRITE_KEY, Downstream
 
 PLACE = {"location": {"country": "DE"}}
@@ -104,3 +108,29 @@ def test_retries_on_both_sides_never_deliver_what_was_not_sent_twice_with_its_id
     assert [n for n in Counter(_ids(downstream.warehouse.events())).values() if n > 1] == []
     answers = [r.headers["x-answered"] for r in downstream.esp.received]
     assert answers[:2] == ["503", "500"]
+
+
+def _samples(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = requests.get(f"{url}/metrics", timeout=10).text
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def test_metrics_show_queue_depth_deliveries_and_latency(downstream: Downstream) -> None:
+    batch = {"batch": [track(f"m-{n}", consent=ALL_GRANTED) for n in range(4)]}
+    assert requests.post(f"{downstream.url}/v1/batch", json=batch, auth=(WRITE_KEY, ""),
+                         timeout=10).status_code == 200
+    downstream.wait_for(esp=4, warehouse=4)
+    delivered = {name: ("cdp_delivery_events_total",
+                        (("destination", name), ("outcome", "delivered")))
+                 for name in ("esp", "warehouse")}
+    deadline = time.monotonic() + 10  # the sender settles just after the answer arrives
+    samples = _samples(downstream.url)
+    while any(samples.get(key) != 4 for key in delivered.values()):
+        assert time.monotonic() < deadline, samples
+        time.sleep(0.05)
+        samples = _samples(downstream.url)
+    for name in ("esp", "warehouse"):
+        labels = (("destination", name),)
+        assert samples[("cdp_delivery_queue_depth", labels)] == 0
+        assert samples[("cdp_delivery_latency_seconds_count", labels)] == 4

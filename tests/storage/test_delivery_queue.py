@@ -133,3 +133,14 @@ def test_delete_removes_every_status_of_the_subjects(store: Store) -> None:
 def test_a_naive_time_is_refused(store: Store) -> None:
     with pytest.raises(StorageError):
         store.delivery_add([_new("s1", "m1")], datetime(2024, 5, 1))
+
+
+def test_the_payload_is_kept_only_until_it_is_sent_or_cancelled(store: Store) -> None:
+    store.delivery_add([_new("s1", "m1"), _new("s1", "m2", "warehouse"), _new("s2", "m3")], T0)
+    sent = store.delivery_lease("esp", T0, LEASE, 10)
+    store.delivery_settle([(sent[0].id, 1)], "delivered", T0, None, T0)
+    store.delivery_settle([(sent[1].id, 1)], "dead", T0, "http 400", T0)
+    store.delivery_cancel(["s1"], None, T0)
+    payloads = {d.message_key: (d.status, d.payload) for d in store.delivery_list()}
+    assert payloads == {"m1": ("delivered", ""), "m2": ("cancelled", ""),
+                        "m3": ("dead", '{"m":"m3"}')}

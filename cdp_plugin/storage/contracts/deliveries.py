@@ -48,7 +48,9 @@ class DeliveryQueue(ABC):
         """Record the outcome of the attempts ``(id, attempts)`` of pending deliveries.
 
         ``status`` is ``pending`` (retry at ``next_attempt_at``), ``delivered``
-        or ``dead``. With ``count_attempt`` False the attempt is given back
+        or ``dead``; a delivered one keeps no payload (it is ``""`` from then
+        on: the store holds what is sent only until it is sent). With
+        ``count_attempt`` False the attempt is given back
         (it was never sent: an older delivery of the subject failed first).
         Returns how many changed; a delivery no longer pending, or leased
         again since, is left alone. Raises StorageError on failure, including
@@ -59,7 +61,8 @@ class DeliveryQueue(ABC):
     def delivery_cancel(self, subject_keys: Sequence[str], purposes: Iterable[str] | None,
                         at: datetime) -> list[QueuedDelivery]:
         """Cancel the subjects' pending deliveries justified by any of
-        ``purposes`` (all of them if None); return them as they were, by id.
+        ``purposes`` (all of them if None), emptying their payloads; return
+        them as they were, by id.
 
         Raises StorageError on failure.
         """
@@ -76,7 +79,7 @@ class DeliveryQueue(ABC):
                          at: datetime) -> list[QueuedDelivery]:
         """Make dead-lettered deliveries pending again, due at ``at`` with no
         attempts counted: those of ``destination`` (all if None), restricted
-        to ``ids`` if given. Returns them as they were, by id.
+        to ``ids`` if given. Returns them as they were (dead), by id.
 
         Raises StorageError on failure.
         """

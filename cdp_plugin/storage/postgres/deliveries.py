@@ -38,7 +38,8 @@ class PostgresDeliveries(SQLDeliveries, PostgresCore):
     )
     _DELIVERY_SETTLE = (
         "UPDATE deliveries SET status = %s, next_attempt_at = %s, last_error = %s, "
-        "updated_at = %s WHERE id = %s AND attempts = %s AND status = 'pending'"
+        "updated_at = %s, payload = CASE WHEN %s::text = 'delivered' THEN '' ELSE payload END "
+        "WHERE id = %s AND attempts = %s AND status = 'pending'"
     )
     _DELIVERY_GIVE_BACK = (
         "UPDATE deliveries SET attempts = attempts - 1, next_attempt_at = %s, last_error = %s, "
@@ -50,7 +51,7 @@ class PostgresDeliveries(SQLDeliveries, PostgresCore):
         "AND status = 'pending' ORDER BY id"
     )
     _DELIVERY_CANCEL = (
-        "UPDATE deliveries SET status = 'cancelled', updated_at = %s "
+        "UPDATE deliveries SET status = 'cancelled', updated_at = %s, payload = '' "
         "WHERE id = %s AND status = 'pending'"
     )
     _DELIVERY_DELETE = "DELETE FROM deliveries WHERE subject_key = %s"

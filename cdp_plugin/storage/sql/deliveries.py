@@ -76,7 +76,7 @@ class SQLDeliveries(SQLCore):
         rows: list[tuple[Any, ...]]
         if count_attempt:
             statement = self._DELIVERY_SETTLE
-            rows = [(status, next_at, last_error, when, i, n) for i, n in leased]
+            rows = [(status, next_at, last_error, when, status, i, n) for i, n in leased]
         else:
             statement = self._DELIVERY_GIVE_BACK
             rows = [(next_at, last_error, when, i, n) for i, n in leased]
@@ -141,6 +141,7 @@ class SQLDeliveries(SQLCore):
         return None if row is None or row[0] is None else self._from_db_time(row[0])
 
     def _delivery(self, row: tuple[Any, ...]) -> QueuedDelivery:
+        # A delivered or cancelled delivery keeps no payload: it is sent, or must not be.
         (delivery_id, destination, subject_key, message_key, purposes, payload, status,
          attempts, next_at, created, updated, last_error) = row
         return QueuedDelivery(

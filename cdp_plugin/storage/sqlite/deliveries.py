@@ -32,7 +32,8 @@ class SQLiteDeliveries(SQLDeliveries, SQLiteCore):
     )
     _DELIVERY_SETTLE = (
         "UPDATE deliveries SET status = ?, next_attempt_at = ?, last_error = ?, "
-        "updated_at = ? WHERE id = ? AND attempts = ? AND status = 'pending'"
+        "updated_at = ?, payload = CASE WHEN ? = 'delivered' THEN '' ELSE payload END "
+        "WHERE id = ? AND attempts = ? AND status = 'pending'"
     )
     _DELIVERY_GIVE_BACK = (
         "UPDATE deliveries SET attempts = attempts - 1, next_attempt_at = ?, last_error = ?, "
@@ -44,7 +45,7 @@ class SQLiteDeliveries(SQLDeliveries, SQLiteCore):
         "AND status = 'pending' ORDER BY id"
     )
     _DELIVERY_CANCEL = (
-        "UPDATE deliveries SET status = 'cancelled', updated_at = ? "
+        "UPDATE deliveries SET status = 'cancelled', updated_at = ?, payload = '' "
         "WHERE id = ? AND status = 'pending'"
     )
     _DELIVERY_DELETE = "DELETE FROM deliveries WHERE subject_key = ?"
