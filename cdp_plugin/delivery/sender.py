@@ -44,6 +44,7 @@ from cdp_plugin.delivery.config import DeliveryPlan
 from cdp_plugin.delivery.targets import QueuedEvent, QueuedTarget, SendResult
 from cdp_plugin.errors import CdpPluginError
 from cdp_plugin.pipeline import Pipeline
+from cdp_plugin.storage.base import Store
 from cdp_plugin.storage.records import QueuedDelivery
 
 log = logging.getLogger(__name__)
@@ -222,8 +223,8 @@ class Sender:
                                                for d in deliveries])
 
 
-def _still_leased(store: Any, group: Sequence[QueuedDelivery], status: str, next_at: datetime,
-                  error: str | None, now: datetime) -> list[QueuedDelivery]:
+def _still_leased(store: Store, group: Sequence[QueuedDelivery], status: str,
+                  next_at: datetime, error: str | None, now: datetime) -> list[QueuedDelivery]:
     """Settle each delivery of ``group`` whose lease is still this attempt's;
     return those settled."""
     return [d for d in group

@@ -106,8 +106,9 @@ class QueuedDelivery:
     came first). ``message_key`` is the keyed stand-in for the messageId;
     ``purposes`` are the granted purposes the destination serves, which
     justified the delivery; ``payload`` is the JSON text the destination
-    receives, opaque to the store (``""`` once delivered or cancelled); ``last_error`` names what went wrong
-    last (a status code or an error class, never data).
+    receives, opaque to the store (``""`` once delivered or cancelled);
+    ``last_error`` names what went wrong last (a status code or an error
+    class, never data).
     """
 
     id: int
