@@ -27,7 +27,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     run = actions.add_parser(
         "run", help="send queued deliveries until stopped",
         description="Send due deliveries with retries and per-subject order until SIGTERM "
-                    "or Ctrl-C (the gateway does this itself unless --no-delivery).")
+                    "or Ctrl-C (the gateway does this itself unless --no-delivery). Give it a "
+                    "--worker-id of its own: each process writes its own audit log.")
     run.add_argument("--until-idle", action="store_true",
                      help="stop once nothing is due (what is waiting for a retry stays queued)")
     add_config_options(run)
