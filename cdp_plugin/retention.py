@@ -44,6 +44,7 @@ from cdp_plugin.storage.base import Store
 
 KINDS: tuple[str, ...] = (
     "quarantine", "profiles", "profile_fields", "consent_proofs", "dedup", "sends",
+    "deliveries",
 )
 """Every kind a sweep reports, in the order it reports them."""
 
@@ -72,6 +73,7 @@ class SweepReport:
     dedup: int
     sends: int
     cutoffs: Mapping[str, datetime | None]
+    deliveries: int = 0
     purged: tuple[PurgedEvent, ...] = ()
 
     def counts(self) -> dict[str, int]:
@@ -107,6 +109,7 @@ def cutoffs(rules: RetentionRules, now: datetime) -> dict[str, datetime | None]:
         "consent_proofs": days(rules.consent_proofs_days),
         "dedup": days(rules.dedup_days),
         "sends": days(rules.sends_days),
+        "deliveries": days(rules.deliveries_days),
     }
 
 
@@ -139,8 +142,9 @@ def sweep(target: Runtime | Store, rules: RetentionRules, now: datetime) -> Swee
         proofs = 0 if proofs_cut is None else store.blank_consent_proofs(proofs_cut)
         dedup = store.forget_messages_before(now - timedelta(days=rules.dedup_days))
         sends = store.delete_sends_before(now - timedelta(days=rules.sends_days))
+        deliveries = store.delivery_forget(now - timedelta(days=rules.deliveries_days))
     return SweepReport(
         at=now, quarantine=quarantine, profiles=profiles, profile_fields=fields,
-        consent_proofs=proofs, dedup=dedup, sends=sends, cutoffs=cut,
+        consent_proofs=proofs, dedup=dedup, sends=sends, cutoffs=cut, deliveries=deliveries,
         purged=tuple(PurgedEvent(held[i].message_id, held[i].subject_key) for i in ids),
     )

@@ -18,6 +18,7 @@ from cdp_plugin.retention import KINDS, PurgedEvent, cutoffs, sweep
 from cdp_plugin.rules.loader import load_rules
 from cdp_plugin.rules.retention import RetentionFileSchema, RetentionRules, longest_cap_days
 from cdp_plugin.storage import ConsentRecord, Store
+from cdp_plugin.storage.records import NewDelivery
 from cdp_plugin.storage.sqlite import SQLiteStore
 from cdp_plugin.types import Status
 from tests.conftest import RULES_DIR, MakePipeline, message_keys
@@ -159,6 +160,12 @@ def _seed(store: Store) -> dict[str, int]:
     store.remember_message("m-new", ago(29))
     store.record_send(OLD, "email", None, ago(91))
     store.record_send(FRESH, "email", None, ago(89))
+    store.delivery_add([NewDelivery("esp", OLD, "m-sent", ("marketing",), "{}"),
+                        NewDelivery("esp", FRESH, "m-sent-later", ("marketing",), "{}"),
+                        NewDelivery("esp", OLD, "m-waiting", ("marketing",), "{}")], ago(40))
+    sent = store.delivery_lease("esp", ago(40), ago(39), 2)
+    store.delivery_settle([(sent[0].id, 1)], "delivered", ago(40), None, ago(31))
+    store.delivery_settle([(sent[1].id, 1)], "delivered", ago(40), None, ago(29))
     return ids
 
 
@@ -171,7 +178,7 @@ def test_a_sweep_removes_what_is_past_its_ttl_and_nothing_else(store: Store) -> 
     report = sweep(store, rules, NOW)
 
     assert report.counts() == {"quarantine": 1, "profiles": 1, "profile_fields": 1,
-                               "consent_proofs": 1, "dedup": 1, "sends": 1}
+                               "consent_proofs": 1, "dedup": 1, "sends": 1, "deliveries": 1}
     assert report.purged == (PurgedEvent("m-expired", OLD),)
     assert [h.message_id for h in store.quarantine_list(OLD)] == ["m-long"]
     assert store.quarantine_count(FRESH) == 1
@@ -187,6 +194,7 @@ def test_a_sweep_removes_what_is_past_its_ttl_and_nothing_else(store: Store) -> 
     assert store.remember_message("m-new", NOW) is False
     assert store.sends_since(OLD, "email", ago(1000)) == []
     assert store.sends_since(FRESH, "email", ago(1000)) == [ago(89)]
+    assert [d.message_key for d in store.delivery_list()] == ["m-sent-later", "m-waiting"]
 
 
 def test_a_second_sweep_finds_nothing_more(store: Store) -> None:
@@ -223,11 +231,12 @@ def test_without_a_proof_ttl_every_proof_stays(store: Store) -> None:
 def test_cutoffs_count_back_from_now() -> None:
     rules = RetentionRules(quarantine_hours=6, profiles_days=10,
                            profile_fields_days=MappingProxyType({"a": 3, "b": 5}),
-                           consent_proofs_days=None, dedup_days=2, sends_days=4)
+                           consent_proofs_days=None, dedup_days=2, sends_days=4,
+                           deliveries_days=3)
 
     assert cutoffs(rules, NOW) == {
         "quarantine": ago(hours=6), "profiles": ago(10), "profile_fields": ago(5),
-        "consent_proofs": None, "dedup": ago(2), "sends": ago(4),
+        "consent_proofs": None, "dedup": ago(2), "sends": ago(4), "deliveries": ago(3),
     }
 
 
@@ -309,7 +318,7 @@ def test_cli_sweeps_the_configured_store_and_prints_json(
     printed = json.loads(capsys.readouterr().out)
     assert printed["at"] == NOW.isoformat()
     assert printed["counts"] == {"quarantine": 1, "profiles": 1, "profile_fields": 0,
-                                 "consent_proofs": 1, "dedup": 1, "sends": 1}
+                                 "consent_proofs": 1, "dedup": 1, "sends": 1, "deliveries": 1}
     assert printed["cutoffs"]["profiles"] == ago(395).isoformat()
     reopened = SQLiteStore(tmp_path / "data" / "cdp.sqlite3")
     try:

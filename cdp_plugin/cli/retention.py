@@ -17,6 +17,7 @@ _MEANING = {
     "consent_proofs": "ledger records whose proof was emptied",
     "dedup": "message ids forgotten",
     "sends": "recorded sends deleted",
+    "deliveries": "settled deliveries deleted",
 }
 
 

@@ -33,6 +33,7 @@ MAX_QUARANTINE_HOURS = 8_760
 DEFAULT_PROFILES_DAYS = 395
 DEFAULT_DEDUP_DAYS = 30
 DEFAULT_SENDS_DAYS = 90
+DEFAULT_DELIVERIES_DAYS = 30
 
 _DAYS = validate.Range(min=1, max=MAX_DAYS, error=f"must be from 1 to {MAX_DAYS} days")
 _HOURS = validate.Range(
@@ -60,7 +61,9 @@ class RetentionRules:
       its proof (see :meth:`cdp_plugin.storage.base.Store.blank_consent_proofs`);
     * ``dedup_days``: message ids seen longer ago are forgotten, so a replay
       older than this is processed again;
-    * ``sends_days``: sends recorded for frequency caps longer ago are deleted.
+    * ``sends_days``: sends recorded for frequency caps longer ago are deleted;
+    * ``deliveries_days``: deliveries settled longer ago (delivered, cancelled,
+      dead-lettered) are deleted; pending ones never are.
     """
 
     quarantine_hours: int | None = None
@@ -69,6 +72,7 @@ class RetentionRules:
     consent_proofs_days: int | None = None
     dedup_days: int = DEFAULT_DEDUP_DAYS
     sends_days: int = DEFAULT_SENDS_DAYS
+    deliveries_days: int = DEFAULT_DELIVERIES_DAYS
 
 
 class RetentionFileSchema(_RulesSchema):
@@ -82,6 +86,7 @@ class RetentionFileSchema(_RulesSchema):
     consent_proofs_days = _Int(load_default=None, validate=_DAYS)
     dedup_days = _Int(load_default=DEFAULT_DEDUP_DAYS, validate=_DAYS)
     sends_days = _Int(load_default=DEFAULT_SENDS_DAYS, validate=_DAYS)
+    deliveries_days = _Int(load_default=DEFAULT_DELIVERIES_DAYS, validate=_DAYS)
 
     def __init__(self, longest_cap_days: int = 0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -114,6 +119,7 @@ class RetentionFileSchema(_RulesSchema):
             consent_proofs_days=data["consent_proofs_days"],
             dedup_days=data["dedup_days"],
             sends_days=data["sends_days"],
+            deliveries_days=data["deliveries_days"],
         )
 
 

@@ -144,3 +144,17 @@ def test_the_payload_is_kept_only_until_it_is_sent_or_cancelled(store: Store) ->
     payloads = {d.message_key: (d.status, d.payload) for d in store.delivery_list()}
     assert payloads == {"m1": ("delivered", ""), "m2": ("cancelled", ""),
                         "m3": ("dead", '{"m":"m3"}')}
+
+
+def test_forgetting_deletes_settled_deliveries_before_the_cutoff_only(store: Store) -> None:
+    store.delivery_add([_new("s1", "m1"), _new("s2", "m2"), _new("s3", "m3"),
+                        _new("s4", "m4")], T0)
+    leased = store.delivery_lease("esp", T0, LEASE, 3)
+    store.delivery_settle([(leased[0].id, 1)], "delivered", T0, None, T0)
+    store.delivery_settle([(leased[1].id, 1)], "dead", T0, "http 400", T0)
+    store.delivery_cancel(["s3"], None, T0 + timedelta(days=2))
+    assert store.delivery_forget(T0 + timedelta(days=1)) == 2
+    assert {d.message_key: d.status for d in store.delivery_list()} == {
+        "m3": "cancelled", "m4": "pending"}
+    assert store.delivery_forget(T0 + timedelta(days=9)) == 1  # pending m4 stays
+    assert [d.message_key for d in store.delivery_list()] == ["m4"]

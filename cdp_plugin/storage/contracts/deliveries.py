@@ -75,6 +75,14 @@ class DeliveryQueue(ABC):
         """
 
     @abstractmethod
+    def delivery_forget(self, settled_before: datetime) -> int:
+        """Delete the deliveries settled (delivered, cancelled or dead) strictly
+        before ``settled_before``; return how many. Pending ones stay.
+
+        Raises StorageError on failure.
+        """
+
+    @abstractmethod
     def delivery_requeue(self, destination: str | None, ids: Sequence[int] | None,
                          at: datetime) -> list[QueuedDelivery]:
         """Make dead-lettered deliveries pending again, due at ``at`` with no

@@ -55,6 +55,9 @@ class PostgresDeliveries(SQLDeliveries, PostgresCore):
         "WHERE id = %s AND status = 'pending'"
     )
     _DELIVERY_DELETE = "DELETE FROM deliveries WHERE subject_key = %s"
+    _DELIVERY_FORGET = (
+        "DELETE FROM deliveries WHERE status <> 'pending' AND updated_at < %s"
+    )
     _DELIVERY_REQUEUE = (
         "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = %s, "
         "updated_at = %s WHERE id = %s AND status = 'dead'"

@@ -30,6 +30,7 @@ class SQLDeliveries(SQLCore):
     _DELIVERY_PENDING_OF: ClassVar[str]
     _DELIVERY_CANCEL: ClassVar[str]
     _DELIVERY_DELETE: ClassVar[str]
+    _DELIVERY_FORGET: ClassVar[str]
     _DELIVERY_REQUEUE: ClassVar[str]
     _DELIVERY_LIST: ClassVar[str]
     _DELIVERY_COUNTS: ClassVar[str]
@@ -106,6 +107,11 @@ class SQLDeliveries(SQLCore):
             return 0
         with self._scope("delivery_delete", atomic=True):
             return self._execute_many(self._DELIVERY_DELETE, [(key,) for key in keys])
+
+    def delivery_forget(self, settled_before: datetime) -> int:
+        before = self._to_db_time(settled_before, "delivery_forget", "settled_before")
+        with self._scope("delivery_forget", atomic=False):
+            return int(self._conn.execute(self._DELIVERY_FORGET, (before,)).rowcount)
 
     def delivery_requeue(self, destination: str | None, ids: Sequence[int] | None,
                          at: datetime) -> list[QueuedDelivery]:

@@ -49,6 +49,9 @@ class SQLiteDeliveries(SQLDeliveries, SQLiteCore):
         "WHERE id = ? AND status = 'pending'"
     )
     _DELIVERY_DELETE = "DELETE FROM deliveries WHERE subject_key = ?"
+    _DELIVERY_FORGET = (
+        "DELETE FROM deliveries WHERE status <> 'pending' AND updated_at < ?"
+    )
     _DELIVERY_REQUEUE = (
         "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?, "
         "updated_at = ? WHERE id = ? AND status = 'dead'"
