@@ -95,17 +95,18 @@ class Sender:
         return report
 
     def run(self, stop: threading.Event, *, until_idle: bool = False) -> DeliveryReport:
-        """Deliver until ``stop`` is set (or, with ``until_idle``, until nothing
-        is due before the next poll), sleeping until the next delivery is due."""
+        """Deliver until ``stop`` is set, sleeping until the next delivery is due
+        (at most a poll). With ``until_idle``, stop after the first pass that
+        finds nothing due: deliveries waiting for a retry stay queued."""
         total = DeliveryReport()
         while not stop.is_set():
             report = self.deliver_due()
             total += report
             if report.attempted:
                 continue
-            wait = self._next_wait()
-            if wait is None and until_idle:
+            if until_idle:
                 break
+            wait = self._next_wait()
             stop.wait(wait if wait is not None else self._poll_seconds())
         return total
 

@@ -62,3 +62,25 @@ def test_delivery_run_without_a_queued_target_is_a_configuration_error(
                  "--data-dir", str(tmp_path / "data"), "--audit-dir", str(tmp_path / "audits")])
     assert code == 2
     assert "no queued target" in capsys.readouterr().err
+
+
+def test_delivery_run_until_idle_leaves_retries_queued(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capture = Capture(write_key=DOWN_KEY, script=[503])
+    with serving(capture) as url:
+        config = tmp_path / "config.yaml"
+        config.write_text(json.dumps({"delivery": {"warehouse": {
+            "kind": "segment", "url": url, "write_key": DOWN_KEY,
+            "retry": {"base_delay_seconds": 3600}}}}))
+        places = ["--config", str(config), "--rules", str(RULES_DIR),
+                  "--data-dir", str(tmp_path / "data"), "--audit-dir", str(tmp_path / "audits")]
+        events = tmp_path / "events.jsonl"
+        events.write_text(json.dumps(track("m-0", consent=ALL_GRANTED)) + "\n")
+        assert main(["run", str(events), "--out", str(tmp_path / "out.jsonl"), *places]) == 0
+        capsys.readouterr()
+        assert main(["delivery", "run", "--until-idle", *places]) == 0  # returns at once
+        assert "retried 1" in capsys.readouterr().out
+        assert main(["delivery", "status", "--json", *places]) == 0
+        status = json.loads(capsys.readouterr().out)
+    assert status["destinations"]["warehouse"]["pending"] == 1
+    assert len(capture.received) == 1
