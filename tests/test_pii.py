@@ -285,3 +285,25 @@ def test_redact_never_raises_and_reports_only_known_types(text: str) -> None:
     assert all(marker(kind) in redacted for kind in kinds)
     if not kinds:
         assert redacted == text
+
+
+def _labelled_texts() -> list[str]:
+    texts = []
+    for path in sorted((Path(__file__).parent / "data").glob("pii_*.jsonl")):
+        texts += [json.loads(line)["text"] for line in path.read_text("utf-8").splitlines()]
+    return texts
+
+
+def test_the_clean_memo_gives_the_same_answers_and_never_holds_a_finding() -> None:
+    from cdp_plugin.minimization import pii_guard
+
+    texts = _labelled_texts()
+    assert len(texts) > 100
+    pii_guard._CLEAN.clear()
+    first = [redact(text) for text in texts]
+    second = [redact(text) for text in texts]  # now answered from the memo where clean
+    assert first == second
+    assert pii_guard._CLEAN  # something was remembered
+    assert all(not redact(text)[1] for text in pii_guard._CLEAN)
+    flagged = {text for text, (_, found) in zip(texts, first, strict=True) if found}
+    assert flagged and not flagged & pii_guard._CLEAN

@@ -277,15 +277,33 @@ def _normalized(text: str) -> str:
     return text
 
 
+_CLEAN: set[str] = set()
+"""Texts already scanned and found clean (bounded; texts with findings are never kept)."""
+_CLEAN_LIMIT = 16_384
+_CLEAN_LONGEST = 256
+
+
 def redact(text: str) -> tuple[str, tuple[str, ...]]:
     """``text`` with every finding replaced by its marker, and the sorted distinct types found.
 
     Text is normalized first (see the module docstring); text with neither a
     digit nor an ``@`` (nor ``(at)``) once normalized is returned as it is, at once.
+    Short texts found clean are remembered, so the event names, currencies,
+    locales and user agents that every event repeats are scanned once; a
+    text with a finding is never remembered (the memo holds no personal data
+    the guard knows of).
     """
+    if text in _CLEAN:
+        return text, ()
     normalized = _normalized(text)
     redacted, found = _redact(normalized)
-    return (redacted, found) if found else (text, ())
+    if found:
+        return redacted, found
+    if len(text) <= _CLEAN_LONGEST:
+        if len(_CLEAN) >= _CLEAN_LIMIT:
+            _CLEAN.clear()
+        _CLEAN.add(text)
+    return text, ()
 
 
 def _redact(text: str) -> tuple[str, tuple[str, ...]]:
