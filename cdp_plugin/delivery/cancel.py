@@ -17,8 +17,9 @@ def cancel_queued(store: Store, hooks: HookRunner, subject_keys: Sequence[str],
     (every one if ``purposes`` is None), before they are sent; audit one
     ``delivery.cancelled`` per destination and subject. Returns how many.
 
-    A delivery already in flight when this commits may still arrive: the
-    destination also receives the suppression notice of the withdrawal.
+    A delivery already in flight when this commits may still arrive; a
+    destination configured for notices (``plugins.callbacks.destinations``)
+    also receives the withdrawal's suppression notice.
     """
     withdrawn = None if purposes is None else sorted(set(purposes))
     cancelled = store.delivery_cancel(subject_keys, withdrawn, at)

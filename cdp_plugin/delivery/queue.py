@@ -3,8 +3,9 @@
 :func:`hand_over` runs inside the unit of work that decided the events: it
 writes the direct targets (durably) and queues the events for the queued
 ones in the store, so the events, their decisions and their deliveries
-commit together or not at all. :func:`cancel_queued` withdraws what a
-subject's withdrawal or erasure makes unlawful to send.
+commit together or not at all.
+:func:`cdp_plugin.delivery.cancel.cancel_queued` withdraws what a subject's
+withdrawal or erasure makes unlawful to send.
 """
 
 from __future__ import annotations
