@@ -33,7 +33,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -58,12 +58,12 @@ from cdp_plugin.errors import AuditError, PluginError, StorageError
 from cdp_plugin.events import poison_problems
 from cdp_plugin.keys.master import derive_key
 from cdp_plugin.pipeline import Pipeline
+from cdp_plugin.unit_of_work import Clock, utcnow
 
 log = logging.getLogger(__name__)
 
 StartResponse = Callable[..., Any]
 Environ = Mapping[str, Any]
-Clock = Callable[[], datetime]
 _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
             405: "Method Not Allowed", 410: "Gone", 413: "Content Too Large",
             415: "Unsupported Media Type", 500: "Internal Server Error",
@@ -78,10 +78,6 @@ _CONFIRM_PAGE = """<!doctype html><html><head><meta charset="utf-8">
 <meta name="robots" content="noindex"><title>Confirm your subscription</title></head>
 <body><form method="post" action="{action}"><input type="hidden" name="token" value="{token}">
 <button type="submit">Confirm</button></form></body></html>"""
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class HttpError(Exception):
@@ -102,7 +98,7 @@ class CallbackApp:
     """
 
     def __init__(self, pipeline: Pipeline, settings: CallbackSettings, *,
-                 clock: Clock = _utcnow) -> None:
+                 clock: Clock = utcnow) -> None:
         self.pipeline = pipeline
         self.settings = settings
         self.clock = clock

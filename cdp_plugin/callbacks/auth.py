@@ -81,6 +81,11 @@ def sign(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(_mac(key, webhook_id, timestamp, body)).decode("ascii")
 
 
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+"""Sent beside the Standard Webhooks headers: the same key on every retry of one
+message, so a destination that sees it twice applies it once."""
+
+
 def signed_headers(secret: str, body: bytes, webhook_id: str | None = None,
                    timestamp: int | None = None) -> dict[str, str]:
     """The three headers a sender adds to ``body`` (a fresh id and now by default)."""

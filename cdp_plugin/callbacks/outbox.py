@@ -23,10 +23,10 @@ import json
 import logging
 import random
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import requests
@@ -39,20 +39,17 @@ from cdp_plugin.audit.records import (
     OutboxQueued,
     OutboxRetry,
 )
-from cdp_plugin.callbacks.auth import signed_headers
+from cdp_plugin.callbacks.auth import IDEMPOTENCY_HEADER, signed_headers
 from cdp_plugin.callbacks.settings import CallbackSettings, Destination
 from cdp_plugin.callbacks.work import unit_of_work
 from cdp_plugin.pipeline import Pipeline
 from cdp_plugin.storage.base import OutboxNotice
+from cdp_plugin.unit_of_work import Clock, utcnow
+
+__all__ = ["IDEMPOTENCY_HEADER", "DeliveryReport", "Outbox", "notice_key", "queue_notice"]
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def notice_key(*parts: str) -> str:
@@ -103,7 +100,7 @@ class Outbox:
 
     def __init__(self, pipeline: Pipeline, settings: CallbackSettings, *,
                  lock: AbstractContextManager[Any] | None = None,
-                 session: requests.Session | None = None, clock: Clock = _utcnow,
+                 session: requests.Session | None = None, clock: Clock = utcnow,
                  rng: random.Random | None = None) -> None:
         self.pipeline = pipeline
         self.settings = settings

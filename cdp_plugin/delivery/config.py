@@ -14,7 +14,7 @@ outbox's retry policy (``max_attempts``, ``base_delay_seconds``,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -50,15 +50,19 @@ class DeliveryPlan:
             target.close()
 
 
-def forwarded_to(outcomes: Iterable[Outcome], destination: str) -> list[Mapping[str, Any]]:
-    """What ``destination`` receives of ``outcomes``, in order: for every forwarded
-    event whose purposes it serves, ``outcome.deliveries[destination]`` if the
-    minimization rules made one for it, else ``outcome.event``."""
-    sent = []
+def served(outcomes: Iterable[Outcome], destination: str
+           ) -> Iterator[tuple[Outcome, Mapping[str, Any]]]:
+    """The outcomes ``destination`` receives, in order, each with its payload: for
+    every forwarded event whose purposes it serves, ``outcome.deliveries[destination]``
+    if the minimization rules made one for it, else ``outcome.event``."""
     for outcome in outcomes:
         if outcome.event is not None and destination in outcome.destinations:
-            sent.append(outcome.deliveries.get(destination, outcome.event))
-    return sent
+            yield outcome, outcome.deliveries.get(destination, outcome.event)
+
+
+def forwarded_to(outcomes: Iterable[Outcome], destination: str) -> list[Mapping[str, Any]]:
+    """What ``destination`` receives of ``outcomes``, in order (see :func:`served`)."""
+    return [payload for _, payload in served(outcomes, destination)]
 
 
 def plan_for(pipeline: Pipeline, config: Config) -> DeliveryPlan:

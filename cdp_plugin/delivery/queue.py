@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from cdp_plugin.audit.records import DeliveryQueued
-from cdp_plugin.delivery.config import DeliveryPlan, forwarded_to
+from cdp_plugin.delivery.config import DeliveryPlan, forwarded_to, served
 from cdp_plugin.storage.records import NewDelivery
 from cdp_plugin.types import Outcome
 
@@ -38,17 +38,18 @@ def hand_over(pipeline: Pipeline, plan: DeliveryPlan, outcomes: Sequence[Outcome
     for name, target in plan.direct.items():
         target.write(forwarded_to(outcomes, name))
     queued = 0
+    message_keys: dict[str, str] = {}  # each event's pseudonym, once for all its destinations
     for name in plan.queued:
-        served = rules.destinations.get(name, frozenset())
-        rows = [
-            NewDelivery(name, outcome.subject_key or "",
-                        pseudonymizer.message(outcome.message_id or ""),
-                        tuple(sorted(outcome.purposes & served)),
-                        json.dumps(payload, separators=(",", ":"), ensure_ascii=False))
-            for outcome in outcomes
-            if outcome.event is not None and name in outcome.destinations
-            for payload in [outcome.deliveries.get(name, outcome.event)]
-        ]
+        purposes = rules.destinations.get(name, frozenset())
+        rows = []
+        for outcome, payload in served(outcomes, name):
+            message_id = outcome.message_id or ""
+            key = message_keys.get(message_id)
+            if key is None:
+                key = message_keys[message_id] = pseudonymizer.message(message_id)
+            rows.append(NewDelivery(
+                name, outcome.subject_key or "", key, tuple(sorted(outcome.purposes & purposes)),
+                json.dumps(payload, separators=(",", ":"), ensure_ascii=False)))
         if not rows:
             continue
         store.delivery_add(rows, now)

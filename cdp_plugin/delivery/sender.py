@@ -27,9 +27,9 @@ import json
 import logging
 import random
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from cdp_plugin.audit.records import (
@@ -46,10 +46,10 @@ from cdp_plugin.errors import CdpPluginError
 from cdp_plugin.pipeline import Pipeline
 from cdp_plugin.storage.base import Store
 from cdp_plugin.storage.records import QueuedDelivery
+from cdp_plugin.unit_of_work import Clock, utcnow
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 BLOCKED = "blocked"
 UNREADABLE = "payload.unreadable"
 
@@ -62,10 +62,6 @@ class DeliveryObserver(Protocol):
         events; each latency is the seconds from queueing to now."""
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class Sender:
     """Delivers the queued targets of ``plan`` from ``pipeline``'s store.
 
@@ -74,7 +70,7 @@ class Sender:
     """
 
     def __init__(self, pipeline: Pipeline, plan: DeliveryPlan, *,
-                 lock: AbstractContextManager[Any] | None = None, clock: Clock = _utcnow,
+                 lock: AbstractContextManager[Any] | None = None, clock: Clock = utcnow,
                  rng: random.Random | None = None,
                  observer: DeliveryObserver | None = None) -> None:
         self.pipeline = pipeline

@@ -30,12 +30,11 @@ from typing import IO, Any, Protocol, runtime_checkable
 
 import requests
 
-from cdp_plugin.callbacks.auth import signed_headers
+from cdp_plugin.callbacks.auth import IDEMPOTENCY_HEADER, signed_headers
 from cdp_plugin.errors import ConfigError
 
 MAX_SEGMENT_BATCH_BYTES = 500 * 1024
 MAX_SEGMENT_BATCH_EVENTS = 2500
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 @dataclass(frozen=True, slots=True)
