@@ -7,6 +7,8 @@ fresh pipeline per test on temporary storage. ``audit_lines`` and
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,6 +29,20 @@ MakePipeline = PipelineFactory
 def message_keys(pipeline: Pipeline, *message_ids: str) -> list[str]:
     """The keyed stand-ins the store and the audit log hold for client messageIds."""
     return [pipeline.runtime.pseudonymizer.message(m) for m in message_ids]
+
+
+def assert_audit_verifies(tmp_path: Path, *worker: str) -> None:
+    """``cdp-plugin audit verify`` (a process of its own) accepts the logs under
+    ``tmp_path/audits``, with the verifier key of the worker (``--worker-id ID``)
+    whose data and audit directories are ``tmp_path/data`` and ``tmp_path/audits``."""
+    places = ["--data-dir", str(tmp_path / "data"), "--audit-dir", str(tmp_path / "audits"),
+              *worker]
+    key = subprocess.run([sys.executable, "-m", "cdp_plugin.cli", "audit", "key", *places],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    verify = subprocess.run([sys.executable, "-m", "cdp_plugin.cli", "audit", "verify",
+                             str(tmp_path / "audits"), "--key", key],
+                            capture_output=True, text=True)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
 def pytest_configure(config: pytest.Config) -> None:

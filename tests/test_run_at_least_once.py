@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import RULES_DIR
+from tests.conftest import RULES_DIR, assert_audit_verifies
 from tests.events import ALL_GRANTED, track
 
 EVENTS = 6000
@@ -59,10 +59,4 @@ def test_every_allowed_event_is_in_the_output_after_kills_and_a_rerun(tmp_path: 
                for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert set(written) == set(ids)  # at least once: duplicates allowed, nothing missing
     assert killed == KILLS, "a run finished before it could be killed"
-    places = ["--data-dir", str(tmp_path / "data"), "--audit-dir", str(tmp_path / "audits")]
-    key = subprocess.run([sys.executable, "-m", "cdp_plugin.cli", "audit", "key", *places],
-                         capture_output=True, text=True, check=True).stdout.strip()
-    verify = subprocess.run([sys.executable, "-m", "cdp_plugin.cli", "audit", "verify",
-                             str(tmp_path / "audits"), "--key", key],
-                            capture_output=True, text=True)
-    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert_audit_verifies(tmp_path)

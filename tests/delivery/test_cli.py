@@ -17,16 +17,21 @@ from tests.gateway.conftest import serving
 DOWN_KEY = "wk_down_cli_1"
 
 
+def _places(tmp_path: Path, url: str, **retry: float) -> list[str]:
+    """The options of a configuration binding ``warehouse`` to a segment target at
+    ``url`` with ``retry``, and storage under ``tmp_path``."""
+    config = tmp_path / "config.yaml"
+    config.write_text(json.dumps({"delivery": {"warehouse": {
+        "kind": "segment", "url": url, "write_key": DOWN_KEY, "retry": retry}}}))
+    return ["--config", str(config), "--rules", str(RULES_DIR),
+            "--data-dir", str(tmp_path / "data"), "--audit-dir", str(tmp_path / "audits")]
+
+
 def test_run_queues_and_delivery_run_status_and_requeue_deliver(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     capture = Capture(write_key=DOWN_KEY, script=[400])
     with serving(capture) as url:
-        config = tmp_path / "config.yaml"
-        config.write_text(json.dumps({"delivery": {"warehouse": {
-            "kind": "segment", "url": url, "write_key": DOWN_KEY,
-            "retry": {"base_delay_seconds": 0.01, "poll_seconds": 0.01}}}}))
-        places = ["--config", str(config), "--rules", str(RULES_DIR),
-                  "--data-dir", str(tmp_path / "data"), "--audit-dir", str(tmp_path / "audits")]
+        places = _places(tmp_path, url, base_delay_seconds=0.01, poll_seconds=0.01)
         events = tmp_path / "events.jsonl"
         events.write_text("".join(json.dumps(track(f"m-{n}", f"user-{n}", consent=ALL_GRANTED))
                                   + "\n" for n in range(3)))
@@ -68,12 +73,7 @@ def test_delivery_run_until_idle_leaves_retries_queued(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     capture = Capture(write_key=DOWN_KEY, script=[503])
     with serving(capture) as url:
-        config = tmp_path / "config.yaml"
-        config.write_text(json.dumps({"delivery": {"warehouse": {
-            "kind": "segment", "url": url, "write_key": DOWN_KEY,
-            "retry": {"base_delay_seconds": 3600}}}}))
-        places = ["--config", str(config), "--rules", str(RULES_DIR),
-                  "--data-dir", str(tmp_path / "data"), "--audit-dir", str(tmp_path / "audits")]
+        places = _places(tmp_path, url, base_delay_seconds=3600)
         events = tmp_path / "events.jsonl"
         events.write_text(json.dumps(track("m-0", consent=ALL_GRANTED)) + "\n")
         assert main(["run", str(events), "--out", str(tmp_path / "out.jsonl"), *places]) == 0

@@ -7,12 +7,15 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
+from segment.analytics import Client as SegmentClient
 from waitress.server import create_server
 
 from cdp_plugin.delivery.config import plan_for
 from cdp_plugin.delivery.sender import Sender
+from cdp_plugin.errors import StorageError
 from cdp_plugin.gateway.app import GatewayApp
 from cdp_plugin.gateway.settings import GatewaySettings
 from cdp_plugin.pipeline import Pipeline
@@ -30,6 +33,39 @@ class Served:
     @property
     def pipeline(self) -> Pipeline:
         return self.app.pipeline
+
+
+def fail_dedup(monkeypatch: pytest.MonkeyPatch, pipeline: Pipeline,
+               times: int = 2) -> dict[str, int]:
+    """Make the store's message dedup fail ``times`` times, as a locked database
+    does (the gateway answers those requests 503); ``["left"]`` counts down."""
+    store = pipeline.runtime.store
+    real = store.remember_message
+    failures = {"left": times}
+
+    def flaky(message_key: str, at: Any) -> bool:
+        if failures["left"] > 0:
+            failures["left"] -= 1
+            raise StorageError("remember_message failed: database is locked")
+        return real(message_key, at)
+
+    monkeypatch.setattr(store, "remember_message", flaky)
+    return failures
+
+
+def track_with_the_sdk(url: str, user_id: str, message_ids: list[str],
+                       context: dict[str, Any]) -> list[Exception]:
+    """Track ``message_ids`` with the real Segment SDK in the background (batches of
+    10, up to 5 retries each) until it is done; the errors it reported."""
+    errors: list[Exception] = []
+    client = SegmentClient(WRITE_KEY, host=url, max_retries=5, upload_size=10,
+                           on_error=lambda exc, batch: errors.append(exc))
+    for message_id in message_ids:
+        client.track(user_id, "Order Completed", {"revenue": 1}, context=context,
+                     message_id=message_id)
+    client.flush()
+    client.join()
+    return errors
 
 
 @contextmanager
@@ -66,21 +102,12 @@ DOWN_KEY = "wk_downstream_41b7"
 
 
 @dataclass
-class Downstream:
+class Downstream(Served):
     """A gateway whose ``esp`` and ``warehouse`` destinations are ``segment``
     targets on capture servers, with a sender delivering in the background."""
 
-    served: Served
     esp: Capture
     warehouse: Capture
-
-    @property
-    def pipeline(self) -> Pipeline:
-        return self.served.pipeline
-
-    @property
-    def url(self) -> str:
-        return self.served.url
 
     def wait_for(self, esp: int, warehouse: int, timeout: float = 20.0) -> None:
         """Until the captures hold at least this many distinct messageIds."""
@@ -112,7 +139,7 @@ def downstream(make_pipeline: MakePipeline) -> Iterator[Downstream]:
         worker.start()
         try:
             with serving(app) as url:
-                yield Downstream(Served(app, url), esp, warehouse)
+                yield Downstream(app, url, esp, warehouse)
         finally:
             stop.set()
             worker.join(timeout=10)

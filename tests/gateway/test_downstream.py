@@ -15,10 +15,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from rudderstack.analytics import Client as RudderClient
 from segment.analytics import Client as SegmentClient
 
-from cdp_plugin.errors import StorageError
 from tests.conftest import audit_records, message_keys
 from tests.events import ALL_GRANTED, track
-from tests.gateway.conftest import WRITE_KEY, Downstream
+from tests.gateway.conftest import WRITE_KEY, Downstream, fail_dedup, track_with_the_sdk
 
 PLACE = {"location": {"country": "DE"}}
 EVERYTHING = {**PLACE, "ip": "198.51.100.23", "consent": {"categoryPreferences": {
@@ -75,27 +74,10 @@ def test_retries_on_both_sides_never_deliver_what_was_not_sent_twice_with_its_id
     """The gateway's store fails twice (the SDK retries its 503s) and the esp
     answers 503 then 500 (the sender retries): every event arrives, under its
     own messageId, at least once and in the order it was accepted."""
-    store = downstream.pipeline.runtime.store
-    real = store.remember_message
-    failures = {"left": 2}
-
-    def flaky(message_key: str, at: Any) -> bool:
-        if failures["left"] > 0:
-            failures["left"] -= 1
-            raise StorageError("remember_message failed: database is locked")
-        return real(message_key, at)
-
-    monkeypatch.setattr(store, "remember_message", flaky)
+    failures = fail_dedup(monkeypatch, downstream.pipeline)
     downstream.esp.script = [(503, {"Retry-After": "1"}), 500]
-    errors: list[Exception] = []
-    client = SegmentClient(WRITE_KEY, host=downstream.url, max_retries=5, upload_size=10,
-                           on_error=lambda exc, batch: errors.append(exc))
     ids = [f"ds-retry-{n:02d}" for n in range(25)]
-    for message_id in ids:
-        client.track("user-ds-r", "Order Completed", {"revenue": 1}, context=EVERYTHING,
-                     message_id=message_id)
-    client.flush()
-    client.join()
+    errors = track_with_the_sdk(downstream.url, "user-ds-r", ids, EVERYTHING)
     assert errors == [] and failures["left"] == 0
     downstream.wait_for(esp=25, warehouse=25)
     arrived = _ids(downstream.esp.events())

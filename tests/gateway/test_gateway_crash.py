@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import RULES_DIR
+from tests.conftest import RULES_DIR, assert_audit_verifies
 from tests.delivery.capture import Capture
 from tests.events import ALL_GRANTED, track
 from tests.gateway.conftest import serving
@@ -179,11 +179,4 @@ def test_kills_lose_no_accepted_event_and_keep_each_subjects_order(
             mine = [m for m in dict.fromkeys(arrived) if m.startswith(f"c-{n}-")]
             assert mine == sorted(mine), f"{name}: subject {n} out of order"
     assert any(r.headers["x-answered"] != "200" for r in esp.received), "nothing failed"
-    places = ["--data-dir", str(tmp_path / "data"), "--audit-dir", str(tmp_path / "audits"),
-              "--worker-id", "gw"]
-    key = subprocess.run([sys.executable, "-m", "cdp_plugin.cli", "audit", "key", *places],
-                         capture_output=True, text=True, check=True).stdout.strip()
-    verify = subprocess.run([sys.executable, "-m", "cdp_plugin.cli", "audit", "verify",
-                             str(tmp_path / "audits"), "--key", key],
-                            capture_output=True, text=True)
-    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert_audit_verifies(tmp_path, "--worker-id", "gw")

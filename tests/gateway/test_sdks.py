@@ -9,10 +9,9 @@ from rudderstack.analytics import Client as RudderClient
 from segment.analytics import Client as SegmentClient
 from segment.analytics.request import APIError
 
-from cdp_plugin.errors import StorageError
 from cdp_plugin.pipeline import Pipeline
 from tests.conftest import audit_records, message_keys
-from tests.gateway.conftest import WRITE_KEY, Served
+from tests.gateway.conftest import WRITE_KEY, Served, fail_dedup, track_with_the_sdk
 
 GRANTED = {"consent": {"categoryPreferences": {"Analytics": True, "Personalization": True,
                                                "Marketing": True}},
@@ -78,26 +77,9 @@ def test_the_sdk_retries_a_503_and_each_message_is_decided_once(
         gateway: Served, monkeypatch: pytest.MonkeyPatch) -> None:
     """The store is down for the first two requests; the SDK honours Retry-After
     and retries, and what finally commits is decided once per messageId."""
-    store = gateway.pipeline.runtime.store
-    real = store.remember_message
-    failures = {"left": 2}
-
-    def flaky(message_key: str, at: Any) -> bool:
-        if failures["left"] > 0:
-            failures["left"] -= 1
-            raise StorageError("remember_message failed: database is locked")
-        return real(message_key, at)
-
-    monkeypatch.setattr(store, "remember_message", flaky)
-    errors: list[Exception] = []
-    client = SegmentClient(WRITE_KEY, host=gateway.url, max_retries=5, upload_size=10,
-                           on_error=lambda exc, batch: errors.append(exc))
+    failures = fail_dedup(monkeypatch, gateway.pipeline)
     ids = [f"seg-retry-{n}" for n in range(25)]
-    for message_id in ids:
-        client.track("user-seg-r", "Order Completed", {"revenue": 1}, context=GRANTED,
-                     message_id=message_id)
-    client.flush()
-    client.join()
+    errors = track_with_the_sdk(gateway.url, "user-seg-r", ids, GRANTED)
     assert errors == [] and failures["left"] == 0
     decisions = audit_records(gateway.pipeline, "event.decision")
     assert sorted(r["message_id"] for r in decisions) == sorted(
