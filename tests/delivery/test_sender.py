@@ -6,6 +6,7 @@ checked."""
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,7 @@ from cdp_plugin.callbacks.auth import new_secret
 from cdp_plugin.delivery.config import DeliveryPlan, plan_for
 from cdp_plugin.delivery.queue import hand_over
 from cdp_plugin.delivery.sender import Sender
+from cdp_plugin.delivery.targets import parse_retry_after
 from cdp_plugin.pipeline import Pipeline
 from cdp_plugin.types import ConsentUpdate
 from tests.conftest import MakePipeline, audit_records, message_keys
@@ -226,3 +228,51 @@ def test_a_blocked_event_keeps_its_attempts(webhook: Setup) -> None:
     webhook.clock.advance(10)
     assert webhook.pass_once().delivered == 2
     assert [r.json["messageId"] for r in webhook.capture.received] == ["m-1", "m-1", "m-2"]
+
+
+def test_a_redirect_is_not_followed_and_dead_letters(segment: Setup) -> None:
+    """A downstream that answers 302 elsewhere (a hijacked DNS name, a moved
+    service) must not receive the events somewhere nobody configured."""
+    elsewhere = Capture()
+    with serving(elsewhere) as other:
+        segment.capture.script = [(302, {"Location": other + "/v1/batch"})]
+        segment.decide(track("m-1", consent=ALL_GRANTED))
+        assert segment.pass_once().dead == 1
+    assert elsewhere.received == []
+    [record] = audit_records(segment.pipeline, "delivery.dead_lettered")
+    assert record["error"] == "http 302"
+
+
+@pytest.mark.parametrize(("header", "expected"), [
+    ("120", 120.0),
+    ("99999999999", 86400.0),          # capped at a day
+    ("-5", None), ("1e9", None), ("soon", None), ("", None), (None, None),
+    ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),   # a date in the past: now
+    ("Mon, 07 Dec 2026 10:02:00 GMT", 120.0),
+])
+def test_retry_after_from_a_hostile_downstream_is_bounded(header: str | None,
+                                                           expected: float | None) -> None:
+    now = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
+    assert parse_retry_after(header, now) == expected
+
+
+def test_a_downstream_that_hangs_is_retried_after_the_timeout(
+        make_pipeline: MakePipeline) -> None:
+    release = threading.Event()
+
+    def hanging(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        release.wait(10)
+        start_response("200 OK", [])
+        return [b"{}"]
+
+    with serving(hanging) as url:
+        pipeline = make_pipeline(delivery={"esp": {
+            "kind": "segment", "url": url, "write_key": DOWN_KEY, "timeout_seconds": 0.3}})
+        plan = plan_for(pipeline, pipeline.runtime.config)
+        with pipeline.unit_of_work():
+            hand_over(pipeline, plan, pipeline.process_batch([track("m-1", consent=ALL_GRANTED)]))
+        assert Sender(pipeline, plan).deliver_due().retried == 1
+        release.set()
+        plan.close()
+    [retry] = audit_records(pipeline, "delivery.retry")
+    assert retry["error"] == "ReadTimeout"
