@@ -73,31 +73,39 @@ class Minimizer:
         fails closed.
         """
         actions: _Actions = {}
-        result = self._walk_mapping(plan, payload, (), actions)
+        result = self._walk_mapping(plan, payload, plan.root(), actions)
         return (result if isinstance(result, dict) else {}), tuple(actions.values())
 
-    def _walk_mapping(self, plan: Plan, value: Mapping[str, Any], prefix: Path,
+    def _walk_mapping(self, plan: Plan, value: Mapping[str, Any], parent: Resolved,
                       actions: _Actions) -> Any:
         out: dict[str, Any] = {}
+        children, child, guard = parent.children, plan.child, self._guard
         for key, item in value.items():
-            path = (*prefix, key)
-            kept = self._walk(plan, item, path, actions)
-            if kept is not _DROPPED:
-                self._put(out, key, kept, plan.resolve(path), actions)
+            here = children.get(key) or child(parent, key)
+            if here.deeper or here.step.action != "keep":
+                kept = self._walk(plan, item, here, actions)
+                if kept is _DROPPED:
+                    continue
+            elif guard is None or not here.scan:
+                out[key] = item  # a kept leaf no guard looks at: the common case, inline
+                continue
+            else:
+                kept = self._guarded(item, here.path, here.step, actions)
+            self._put(out, key, kept, here, actions)
         return out if out or not value else _DROPPED
 
     def _put(self, out: dict[str, Any], key: str, value: Any, here: Resolved,
              actions: _Actions) -> None:
         """Set ``out[key]``, with the key redacted if it holds personal data."""
-        safe = self._safe_key(key, here.step)
+        safe = self._safe_key(key, here.scan)
         if safe != key:
             actions.setdefault((here.dotted, "redact"), here.record("redact", here.step.rule))
             while safe in out:  # two redacted keys must not overwrite each other
                 safe += "~"
         out[safe] = value
 
-    def _safe_key(self, key: str, step: Step) -> str:
-        if self._guard is None or step.params.get("pii_scan", 1) == 0:
+    def _safe_key(self, key: str, scan: bool) -> str:
+        if self._guard is None or not scan:
             return key
         known = self._keys.get(key)
         if known is None:
@@ -106,20 +114,19 @@ class Minimizer:
             known = self._keys[key] = self._guard(key)[0]
         return known
 
-    def _walk(self, plan: Plan, value: Any, path: Path, actions: _Actions) -> Any:
-        here = plan.resolve(path)
+    def _walk(self, plan: Plan, value: Any, here: Resolved, actions: _Actions) -> Any:
         if here.deeper and isinstance(value, Mapping):
-            return self._walk_mapping(plan, value, path, actions)
+            return self._walk_mapping(plan, value, here, actions)
         if here.deeper and isinstance(value, list):
-            item_path = (*path, "*")
-            items = [self._walk(plan, item, item_path, actions) for item in value]
-            kept = [item for item in items if item is not _DROPPED]
+            item = plan.child(here, "*")
+            items = [self._walk(plan, entry, item, actions) for entry in value]
+            kept = [entry for entry in items if entry is not _DROPPED]
             return kept if kept or not value else _DROPPED
         step = here.step
         if step.action == "keep":
-            if self._guard is None or step.params.get("pii_scan", 1) == 0:
+            if self._guard is None or not here.scan:
                 return value
-            return self._guarded(value, path, step, actions)
+            return self._guarded(value, here.path, step, actions)
         return self._act(value, step, here, actions)
 
     def _act(self, value: Any, step: Step, here: Resolved, actions: _Actions) -> Any:
@@ -165,7 +172,7 @@ class Minimizer:
             for key, item in value.items():
                 item_path = (*path, key)
                 kept = self._guarded(item, item_path, step, actions)
-                safe = self._safe_key(key, step)
+                safe = self._safe_key(key, True)
                 if safe != key:
                     dotted = audit_path(item_path)
                     actions.setdefault((dotted, "redact"),

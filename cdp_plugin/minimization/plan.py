@@ -62,31 +62,47 @@ _MEMO_LIMIT = 50_000
 class Plan:
     """One trie per granted purpose, plus the default for unnamed fields.
 
-    ``resolve`` answers, per concrete path (list items as ``*``), which step
+    :meth:`child` answers, per concrete path (list items as ``*``), which step
     applies to a leaf there, whether any rule names something deeper, and the
-    summary entry for each action taken there; the answers are memoized, so
-    events of one kind cost a dict lookup per field.
+    summary entry for each action taken there. The answers form a tree of
+    :class:`Resolved` nodes that a walk descends key by key, so events of one
+    kind cost a dict lookup per field and no path is built or hashed.
     """
 
     roots: tuple[_Node, ...]
     default: Step
-    _memo: dict[Path, Resolved] = field(default_factory=dict)
+    _root: Resolved | None = None
+    _size: int = 0
 
-    def resolve(self, path: Path) -> Resolved:
-        known = self._memo.get(path)
+    def root(self) -> Resolved:
+        """The node of the payload itself (the empty path)."""
+        if self._root is None:
+            self._root = self.resolve(())
+            self._size = 0
+        return self._root
+
+    def child(self, parent: Resolved, key: str) -> Resolved:
+        """The node of ``key`` inside ``parent`` (``*`` for a list item)."""
+        known = parent.children.get(key)
         if known is not None:
             return known
+        if self._size >= _MEMO_LIMIT:  # payload keys are untrusted: stay bounded
+            # Walks in progress keep the nodes they hold; the next walk starts afresh.
+            self._root = None
+        else:
+            self._size += 1
+        known = parent.children[key] = self.resolve((*parent.path, key))
+        return known
+
+    def resolve(self, path: Path) -> Resolved:
+        """What the plan says about ``path``, computed afresh (see :meth:`child`)."""
         step: Step | None = None
         deeper = False
         for root in self.roots:
             purpose_step, purpose_deeper = _resolve_in(root, path)
             step = _better(step, purpose_step)
             deeper = deeper or purpose_deeper
-        answer = Resolved(step or self.default, deeper, audit_path(path), path)
-        if len(self._memo) >= _MEMO_LIMIT:  # payload keys are untrusted: stay bounded
-            self._memo.clear()
-        self._memo[path] = answer
-        return answer
+        return Resolved(step or self.default, deeper, audit_path(path), path)
 
 
 def audit_path(path: Path) -> str:
@@ -99,13 +115,22 @@ def audit_path(path: Path) -> str:
 
 @dataclass(slots=True)
 class Resolved:
-    """What a plan says about one path, and the summary entries made there (built once)."""
+    """What a plan says about one path, and the summary entries made there (built once).
+
+    ``scan`` tells whether a kept value here passes through the personal-data
+    guard (``pii_scan: 0`` exempts it).
+    """
 
     step: Step
     deeper: bool
     dotted: str
     path: Path
+    scan: bool = field(init=False)
+    children: dict[str, Resolved] = field(default_factory=dict)
     _records: dict[str, FieldAction] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.scan = self.step.params.get("pii_scan", 1) != 0
 
     def record(self, action: str, rule: str) -> FieldAction:
         """The summary entry for ``action`` taken at this path."""
