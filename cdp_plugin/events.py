@@ -229,10 +229,10 @@ def parse_event(
 
     for key in _OBJECT_KEYS:
         value = get(key)
-        if value is not None and not _is_object(value):
+        if value is not None and not is_object(value):
             problems[key] = _NOT_AN_OBJECT
     context = get("context")
-    if context is not None and _is_object(context):
+    if context is not None and is_object(context):
         _check_context(context, problems)
 
     for check in type_checks:
@@ -261,8 +261,9 @@ def parse_event(
     )
 
 
-def _is_object(value: object) -> bool:
-    # ``type(...) is dict`` first: JSON always yields dicts, and the ABC check is slower.
+def is_object(value: object) -> bool:
+    """Whether ``value`` is a JSON object (a mapping); ``dict`` is tested first,
+    since JSON always yields dicts and the ABC check costs several times more."""
     return value.__class__ is dict or isinstance(value, Mapping)
 
 
@@ -313,7 +314,7 @@ def _event_time(raw: Mapping[str, Any], problems: _Problems) -> datetime | None:
 
 def _check_context(context: Mapping[str, Any], problems: _Problems) -> None:
     traits = context.get("traits")
-    if traits is not None and not _is_object(traits):
+    if traits is not None and not is_object(traits):
         problems["context.traits"] = _NOT_AN_OBJECT
     ip = context.get("ip")
     if ip is not None and not isinstance(ip, str):

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from cdp_plugin.consent.statements import Statement
+from cdp_plugin.events import is_object
 from cdp_plugin.minimization.pii_guard import redact
 from cdp_plugin.rules.model import PurposeRules
 from cdp_plugin.signals import ConsentStringError
@@ -32,7 +33,7 @@ ADVERTISING = "advertising"
 
 def _at(value: Any, *path: str) -> Any:
     for part in path:
-        if not isinstance(value, Mapping):
+        if not is_object(value):
             return None
         value = value.get(part)
     return value
@@ -63,13 +64,13 @@ def _answer(value: Any) -> bool | None:
 
 def _category_preferences(event: Event) -> Mapping[Any, Any]:
     prefs = _at(event.payload, "context", "consent", "categoryPreferences")
-    return prefs if isinstance(prefs, Mapping) else {}
+    return prefs if is_object(prefs) else {}
 
 
 def _consent_ids(event: Event) -> list[tuple[str, bool]]:
     management = _at(event.payload, "context", "consentManagement")
     found: list[tuple[str, bool]] = []
-    if isinstance(management, Mapping):
+    if is_object(management):
         for key, granted in (("allowedConsentIds", True), ("deniedConsentIds", False)):
             ids = management.get(key)
             if isinstance(ids, list):
@@ -131,7 +132,7 @@ def consent_mode_statements(event: Event, rules: PurposeRules) -> list[Statement
     (``"granted"``/``"denied"``); a denied field denies every purpose it maps to."""
     mode = _at(event.payload, "context", "consentMode")
     stated: dict[str, list[bool]] = {}
-    if isinstance(mode, Mapping):
+    if is_object(mode):
         for name, value in mode.items():
             if value in ("granted", "denied"):
                 _map(stated, rules.consent_mode.get(name, ()), value == "granted")

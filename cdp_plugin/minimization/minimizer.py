@@ -26,6 +26,7 @@ import socket
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from cdp_plugin.events import is_object
 from cdp_plugin.minimization.generalize import generalize, generalize_part
 from cdp_plugin.minimization.plan import Path, Plan, Resolved, Step, audit_path
 from cdp_plugin.rules.model import ParamValue
@@ -115,7 +116,7 @@ class Minimizer:
         return known
 
     def _walk(self, plan: Plan, value: Any, here: Resolved, actions: _Actions) -> Any:
-        if here.deeper and isinstance(value, Mapping):
+        if here.deeper and is_object(value):
             return self._walk_mapping(plan, value, here, actions)
         if here.deeper and isinstance(value, list):
             item = plan.child(here, "*")
