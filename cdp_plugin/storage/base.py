@@ -8,7 +8,6 @@ message names the operation, never the data involved.
 from __future__ import annotations
 
 import errno
-import json
 import math
 import threading
 from abc import abstractmethod
@@ -18,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cdp_plugin.errors import StorageError
+from cdp_plugin.storage import json_text
 from cdp_plugin.storage.contracts import (
     CallbackStore,
     ConsentLedger,
@@ -279,7 +279,7 @@ def as_utc(value: datetime, operation: str, argument: str) -> datetime:
 def dump_json(value: Any, operation: str, argument: str) -> str:
     """Serialize ``value`` as compact JSON; raise StorageError naming ``argument`` if it is not."""
     try:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        return json_text.dumps(value)
     except (TypeError, ValueError):
         raise StorageError(f"{operation} failed: {argument} is not JSON-serializable") from None
 
