@@ -7,10 +7,8 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.types.json import set_json_loads
 
 from cdp_plugin.errors import StorageError
-from cdp_plugin.storage import json_text
 from cdp_plugin.storage.base import SCHEMA_VERSION, UPGRADABLE_VERSIONS, as_utc
 from cdp_plugin.storage.postgres.convert import utc
 from cdp_plugin.storage.postgres.schema import CREATE_META, GET_META, SCHEMA, SCHEMA_LOCK, SET_META
@@ -74,7 +72,6 @@ class PostgresCore(SQLCore):
         except psycopg.Error as exc:
             conn.close()
             raise StorageError(f"{failure}: {self._describe(exc)}") from None
-        set_json_loads(json_text.loads, conn)
         return conn
 
     def _reconnect_if_lost(self, operation: str) -> None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cdp_plugin.errors import StorageError
-from cdp_plugin.storage import json_text
 from cdp_plugin.storage.base import as_utc
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -26,6 +26,6 @@ def from_micros(micros: int) -> datetime:
 def load_json(text: str, operation: str) -> Any:
     """Parse stored JSON text; StorageError naming ``operation`` if it is corrupt."""
     try:
-        return json_text.loads(text)
+        return json.loads(text)
     except ValueError:
         raise StorageError(f"{operation} failed: a stored JSON value is corrupt") from None
