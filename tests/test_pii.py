@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cdp_plugin.minimization import pii_guard
 from cdp_plugin.minimization.pii_checks import (
     is_bsn_valid,
     is_card_number,
@@ -295,7 +296,6 @@ def _labelled_texts() -> list[str]:
 
 
 def test_the_clean_memo_gives_the_same_answers_and_never_holds_a_finding() -> None:
-    from cdp_plugin.minimization import pii_guard
 
     texts = _labelled_texts()
     assert len(texts) > 100
@@ -307,3 +307,20 @@ def test_the_clean_memo_gives_the_same_answers_and_never_holds_a_finding() -> No
     assert all(not redact(text)[1] for text in pii_guard._CLEAN)
     flagged = {text for text, (_, found) in zip(texts, first, strict=True) if found}
     assert flagged and not flagged & pii_guard._CLEAN
+
+
+@settings(max_examples=3000, deadline=None)
+@given(year=st.integers(0, 9999), parts=st.lists(st.integers(0, 99), min_size=5, max_size=5),
+       fraction=st.text("0123456789", min_size=0, max_size=6),
+       zone=st.sampled_from(["", "Z", "+00:00", "-05:30", "+1400", "-99:99"]))
+def test_the_timestamp_shortcut_agrees_with_the_full_scan(year: int, parts: list[int],
+                                                          fraction: str, zone: str) -> None:
+    month, day, hour, minute, second = (f"{part:02d}" for part in parts)
+    text = f"{year:04d}-{month}-{day}T{hour}:{minute}:{second}"
+    text += (f".{fraction}" if fraction else "") + zone
+    assert pii_guard._TIMESTAMP.fullmatch(text)
+    assert pii_guard._redact(pii_guard._normalized(text)) == (text, ())
+
+
+def test_a_timestamp_with_a_longer_fraction_is_still_scanned() -> None:
+    assert redact("4560-29-75T25:54:48.48142464Z")[1] == ("national_id",)
