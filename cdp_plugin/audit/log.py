@@ -26,6 +26,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import orjson
+
 from cdp_plugin.audit.durable import fsync_directory, replace, truncate, write_all
 from cdp_plugin.audit.layout import (
     CHECKPOINT_LATEST,
@@ -63,12 +65,46 @@ _ENCODER = json.JSONEncoder(
 )
 
 
+_ORJSON_CANONICAL = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+                     | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS)
+# orjson writes every float below 1e-4 differently from repr(): as a token starting
+# "0.0000" ("-0.0000") or holding a digit then "e-". It writes NaN and infinities as
+# null, where allow_nan=False refuses. Each is recognised by the byte before it.
+_VALUE_START = b":[,-"
+_SUSPECT_FORMS = ((b"e-", b"0123456789"), (b"0.0000", _VALUE_START), (b"null", _VALUE_START))
+
+
+def _perhaps_not_canonical(data: bytes) -> bool:
+    """Whether orjson's bytes may hold a token the standard library writes otherwise
+    (inside a string such a form only costs a second encoding)."""
+    for form, preceded_by in _SUSPECT_FORMS:
+        at = data.find(form)
+        while at != -1:
+            if at == 0 or data[at - 1] in preceded_by:
+                return True
+            at = data.find(form, at + 1)
+    return False
+
+
 def canonical_json(record: Mapping[str, Any]) -> bytes:
     """The exact bytes of a record's line (without the newline); its Merkle leaf input.
 
-    Raises ``TypeError`` or ``ValueError`` if the record is not JSON-serializable.
+    The canonical form is the standard library's (sorted keys, compact, UTF-8,
+    no NaN). orjson writes it several times faster and byte for byte the same,
+    except for the cases it passes to the standard library: what it refuses
+    or would encode differently (big integers, subclasses, datetimes,
+    dataclasses, keys that are not strings), and output that may hold NaN or
+    a small float's form (``tests/audit/test_canonical_json.py`` checks both
+    against each other). Raises ``TypeError`` or ``ValueError`` if the record
+    is not JSON-serializable.
     """
-    return _ENCODER.encode(record).encode()
+    try:
+        data = orjson.dumps(record, option=_ORJSON_CANONICAL)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return _ENCODER.encode(record).encode()
+    if _perhaps_not_canonical(data):
+        return _ENCODER.encode(record).encode()
+    return data
 
 
 _second: tuple[int, str] = (-1, "")  # the last second formatted: formatting is half of ts's cost
