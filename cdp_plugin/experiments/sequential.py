@@ -56,10 +56,17 @@ class AlwaysValidTest:
     mixing_variance: float
 
 
+def default_mixing_variances(control_mean: npt.ArrayLike,
+                             minimum_detectable_effect: float) -> FloatArray:
+    """``(mde * control_mean)**2``, element-wise; ``nan`` where not a positive finite number."""
+    tau_squared = (minimum_detectable_effect * np.asarray(control_mean, dtype=np.float64)) ** 2
+    return np.where(np.isfinite(tau_squared) & (tau_squared > 0), tau_squared, np.nan)
+
+
 def default_mixing_variance(control_mean: float, minimum_detectable_effect: float) -> float | None:
-    """``(mde * control_mean)**2``, or ``None`` when that is not a positive finite number."""
-    tau_squared = (minimum_detectable_effect * control_mean) ** 2
-    return tau_squared if math.isfinite(tau_squared) and tau_squared > 0 else None
+    """:func:`default_mixing_variances` for one experiment; ``None`` instead of ``nan``."""
+    tau_squared = float(default_mixing_variances(control_mean, minimum_detectable_effect))
+    return None if math.isnan(tau_squared) else tau_squared
 
 
 def proportion_difference_variance(count_t: npt.ArrayLike, nobs_t: npt.ArrayLike,
