@@ -240,9 +240,13 @@ def analyse(counts: ExperimentCounts, *, alpha: float = 0.05,
 
     ``tau_squared`` is the mSPRT's mixing variance on the metric's scale; by
     default ``(minimum_detectable_effect * control value)**2``
-    (:mod:`cdp_plugin.experiments.sequential` says why).
+    (:mod:`cdp_plugin.experiments.sequential` says why). Raises ``ValueError``
+    for impossible counts, an ``alpha`` outside (0, 1) or a ``tau_squared``
+    that is not positive.
     """
     _validate(counts, alpha)
+    if tau_squared is not None and not (math.isfinite(tau_squared) and tau_squared > 0):
+        raise ValueError(f"tau_squared must be a positive number, not {tau_squared}")
     control_counts = next(arm for arm in counts.arms if arm.name == counts.control)
     control = _summary(control_counts)
     control_value = _value(counts.metric, control)

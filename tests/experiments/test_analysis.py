@@ -179,6 +179,12 @@ def test_impossible_counts_are_refused_with_the_input_named(bad: ExperimentCount
         analyse(bad)
 
 
+@pytest.mark.parametrize("tau_squared", [0.0, -1.0, math.inf])
+def test_a_mixing_variance_must_be_positive(tau_squared: float) -> None:
+    with pytest.raises(ValueError, match="tau_squared"):
+        analyse(experiment(arm("a", 10, 1)), tau_squared=tau_squared)
+
+
 def test_every_verdict_is_a_known_value() -> None:
     assert set(VERDICTS) == {"significant_and_relevant", "significant_not_relevant",
                              "not_significant", "insufficient_data", "srm"}
