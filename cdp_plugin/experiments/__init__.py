@@ -1,0 +1,1 @@
+"""Experiments: the statistics and analysis of variant comparisons."""
