@@ -14,7 +14,7 @@ so the report can be shared.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -133,7 +133,3 @@ def diff_rules(old_dir: Path, new_dir: Path, events: Path, *,
                      str(events), end.lines, end.messages, end.at,
                      tuple(comparer.finish(end) for comparer in active))
 
-
-def findings_by_name(diff: RulesDiff) -> Mapping[str, Finding]:
-    """The diff's sections by name."""
-    return {finding.name: finding for finding in diff.findings}

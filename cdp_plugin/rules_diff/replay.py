@@ -154,7 +154,7 @@ def read_events(path: Path, received_at: datetime) -> Iterator[tuple[int, bytes 
     cannot be read.
     """
     try:
-        source: IO[bytes] = open(path, "rb")  # noqa: SIM115 - closed below
+        source: IO[bytes] = open(path, "rb")  # noqa: SIM115 - closed by the with below
     except OSError as error:
         raise EventsFileError(f"events file {path}: cannot be opened: "
                               f"{error.strerror or type(error).__name__}") from None
@@ -164,6 +164,7 @@ def read_events(path: Path, received_at: datetime) -> Iterator[tuple[int, bytes 
 
 def _numbered(source: IO[bytes], path: Path, received_at: datetime
               ) -> Iterator[tuple[int, bytes | dict[str, Any]]]:
+    """The messages of an open file with their line numbers (see :func:`read_events`)."""
     number = 0
     while True:
         try:
