@@ -19,7 +19,7 @@ with its own ``worker_id``, so each writes its own audit log).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 
 from cdp_plugin.audit.log import AuditLog
@@ -31,6 +31,7 @@ from cdp_plugin.keys.master import load_master_key
 from cdp_plugin.keys.pseudonyms import Pseudonymizer
 from cdp_plugin.maintenance import ScheduledMaintenance
 from cdp_plugin.manager import make_plugin_manager, plugin_names
+from cdp_plugin.rule_changes import note_rules
 from cdp_plugin.rules.builtin import locate_rules
 from cdp_plugin.rules.loader import load_rules
 from cdp_plugin.runtime import Runtime
@@ -55,35 +56,47 @@ class Pipeline(SubjectRequests, ScheduledMaintenance):
 
     @classmethod
     def from_config(cls, config: Config | None = None, *, plugins: Sequence[object] = (),
-                    clock: Clock = utcnow) -> Pipeline:
+                    clock: Clock = utcnow, env: Mapping[str, str] | None = None) -> Pipeline:
         """Load rules, open the store, keys and audit log, register plugins.
 
         The rules come from ``config.rules_dir``, or with none configured from
         ``rules`` if it exists, else the built-in rules (``locate_rules``).
+        Keys come from ``env`` (default: the process environment), then the
+        files ``config`` names; pass ``env={}`` for a pipeline that must never
+        use the deployment's keys.
+
+        The start is audited as ``rules.loaded``, followed by ``rules.changed``
+        when the store last ran other rules (:mod:`cdp_plugin.rule_changes`),
+        in one unit of work with the store's record of them.
 
         Raises ``RulesError``, ``ConfigError``, ``StorageError``,
         ``AuditError`` or ``PluginError``; nothing stays open on failure.
         """
         config = config or load_config()
+        environ = None if env is None else dict(env)
         rules = load_rules(locate_rules(config.rules_dir).path)
         with ExitStack() as cleanup:
             store = open_store(config.store_target)
             cleanup.callback(store.close)
             audit_log = AuditLog(
-                config.audit_dir, config.audit_origin, load_audit_signer(config),
+                config.audit_dir, config.audit_origin, load_audit_signer(config, environ),
                 checkpoint_every=config.checkpoint_every,
                 checkpoint_interval=config.checkpoint_interval, fsync=config.audit_fsync,
             )
             cleanup.callback(audit_log.close)
-            runtime = Runtime(config, rules, store, Pseudonymizer(load_master_key(config)),
-                              audit_log)
+            runtime = Runtime(config, rules, store,
+                              Pseudonymizer(load_master_key(config, environ)), audit_log)
             pm = make_plugin_manager(blocked=config.blocked_plugins,
                                      load_entrypoints=config.load_entrypoints,
                                      extra_plugins=plugins)
             pipeline = cls(runtime, pm, clock)
-            pipeline.hooks.audit(RulesLoaded(rules.version, dict(rules.file_hashes),
-                                             tuple(plugin_names(pm))))
-            audit_log.flush()
+            with store.transaction():
+                pipeline.hooks.audit(RulesLoaded(rules.version, dict(rules.file_hashes),
+                                                 tuple(plugin_names(pm))))
+                change = note_rules(store, rules)
+                if change is not None:
+                    pipeline.hooks.audit(change)
+                audit_log.flush()  # before the store commits its record of the rules
             cleanup.pop_all()
         pipeline.hooks.deliver()
         return pipeline

@@ -13,7 +13,7 @@ This module lays out the page (head, style sheet, footer); the sections are
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from cdp_plugin.audit.charts import esc
@@ -55,8 +55,10 @@ svg.chart { display: block; width: 100%; height: auto; margin: 8px 0; }
 """
 
 
-def render_html(report: Mapping[str, Any]) -> str:
-    """The whole page for ``report`` as a string (UTF-8 when written)."""
+def page(title: str, body: Iterable[str], footer: str) -> str:
+    """A whole self-contained page: the style sheet and Content-Security-Policy
+    above, ``body`` (HTML built from escaped parts) in ``<main>``, and ``footer``
+    (plain text, escaped here) below it."""
     return "\n".join([
         "<!DOCTYPE html>",
         '<html lang="en">',
@@ -64,15 +66,20 @@ def render_html(report: Mapping[str, Any]) -> str:
         '<meta charset="utf-8">',
         f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{esc(TITLE)}</title>",
+        f"<title>{esc(title)}</title>",
         f"<style>{_CSS}</style>",
         "</head>",
         "<body><main>",
-        *render_sections(report),
-        '<footer><p class="note">Subjects are only counted: this report lists no subject '
-        "pseudonym, message id or field value. Format "
-        f"{esc(report['format'])}.</p></footer>",
+        *body,
+        f'<footer><p class="note">{esc(footer)}</p></footer>',
         "</main></body>",
         "</html>",
         "",
     ])
+
+
+def render_html(report: Mapping[str, Any]) -> str:
+    """The whole page for ``report`` as a string (UTF-8 when written)."""
+    return page(TITLE, render_sections(report),
+                "Subjects are only counted: this report lists no subject pseudonym, message "
+                f"id or field value. Format {report['format']}.")

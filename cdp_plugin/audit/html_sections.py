@@ -231,6 +231,10 @@ def _rules(report: Mapping[str, Any]) -> str:
         shown.append((when(load["ts"]), load["log"], load["rules_version"], load["files"],
                       "; ".join(changes) or "no change"))
     unannounced = [v for v, n in versions.items() if n["decisions"] and not n["loads"]]
+    announced = [(when(c["ts"]), c["log"], f"{c['previous_version']} → {c['rules_version']}",
+                  "; ".join(f"{f['file']}: {_short(f['before'])} → {_short(f['after'])}"
+                            for f in c["files"]) or "no file digest changed")
+                 for c in data["rules_changed"]]
     return section(
         "rules", "5. Rule-set changes",
         note("Each load of the rules, in time order across logs, with the files whose "
@@ -239,6 +243,11 @@ def _rules(report: Mapping[str, Any]) -> str:
         table(["time", "log", "rules version", "files", "changes since the previous load"],
               shown, [3], empty="no rules.loaded records"),
         *([note(f"{hidden} loads without any change are not listed.")] if hidden else []),
+        "<h3>Starts on changed rules</h3>",
+        note("Each rules.changed record: a pipeline started on rules other than those its "
+             "store last ran, with the digests of the files that changed."),
+        table(["time", "log", "rules version", "files changed"], announced,
+              empty="no rules.changed records"),
         table(["rules version", "loads", "decisions"],
               [(v, n["loads"], n["decisions"]) for v, n in versions.items()], (1, 2)),
         *([f'<p class="warn">Decisions under rules versions never loaded in these logs: '

@@ -15,7 +15,8 @@ keys: ``format``, ``generated_at``, ``scope`` (logs, span, verification),
 ``rejections`` (drop and quarantine reasons, invalid events by field,
 duplicates), ``consent`` (rates per purpose, overall and per jurisdiction),
 ``segments`` (entries, exits, size over time, shadow vs active), ``rules``
-(each load and the files whose hash changed since the previous one),
+(each load and the files whose hash changed since the previous one, and each
+``rules.changed``: a start on rules other than those the store last ran),
 ``reconsent``, ``errors`` (plugin errors, audit repairs), ``minimization``,
 ``operations`` (activation checks, preference webhooks, double opt-in,
 subject exports and erasures, the notice outbox, retention sweeps, and a
@@ -50,6 +51,7 @@ from cdp_plugin.audit.reporting.common import (
     TOP_PATHS,
     Record,
     _parse_ts,
+    _RulesChange,
     _RulesLoad,
 )
 from cdp_plugin.audit.reporting.consent import consent_section, reconsent_section
@@ -119,6 +121,7 @@ class ReportAggregator:
     repairs: list[dict[str, Any]] = field(default_factory=list)
     key_rotations: list[dict[str, Any]] = field(default_factory=list)
     rules_loads: list[_RulesLoad] = field(default_factory=list)
+    rules_changes: list[_RulesChange] = field(default_factory=list)
     operations: OperationCounters = field(default_factory=OperationCounters)
     _hour_ok: dict[str, bool] = field(default_factory=dict)
 

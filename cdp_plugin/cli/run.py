@@ -17,7 +17,7 @@ from cdp_plugin.delivery.config import DeliveryPlan, plan_for
 from cdp_plugin.delivery.queue import hand_over
 from cdp_plugin.delivery.targets import JsonlTarget
 from cdp_plugin.errors import ConfigError
-from cdp_plugin.gateway.envelope import envelope_sent_at, normalize
+from cdp_plugin.gateway.envelope import jsonl_batch
 from cdp_plugin.pipeline import Pipeline
 from cdp_plugin.synthetic import generate_stream
 
@@ -53,29 +53,16 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def _lines(source: IO[bytes]) -> Iterator[bytes | dict[str, Any]]:
-    """Each non-empty line; a line holding a Segment batch envelope
-    (``{"batch": [...], "context": ..., "sentAt": ...}``, as SDKs post it) is
-    expanded into its messages, normalized as the gateway normalizes them."""
+    """Each non-empty line; a line holding a Segment batch envelope is expanded
+    into its messages (:func:`cdp_plugin.gateway.envelope.jsonl_batch`)."""
     for line in source:
         if not line.strip():
             continue
-        messages = _envelope_messages(line) if b'"batch"' in line else None
+        messages = jsonl_batch(line, datetime.now(UTC))
         if messages is None:
             yield line
         else:
             yield from messages
-
-
-def _envelope_messages(line: bytes) -> list[Any] | None:
-    try:
-        envelope = json.loads(line)
-    except (ValueError, RecursionError):
-        return None  # the pipeline rejects the line with its reason
-    if not isinstance(envelope, dict) or not isinstance(envelope.get("batch"), list):
-        return None
-    now = datetime.now(UTC)
-    sent_at = envelope_sent_at(envelope)
-    return [normalize(message, envelope, now, sent_at) for message in envelope["batch"]]
 
 
 def run_command(args: argparse.Namespace) -> int:

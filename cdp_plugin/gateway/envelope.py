@@ -247,3 +247,24 @@ def _event_time(message: Mapping[str, Any], received_at: datetime,
         return received_at - (sent_at - original)
     except OverflowError:
         return original
+
+
+def jsonl_batch(line: bytes, received_at: datetime) -> list[Any] | None:
+    """The messages of one JSONL line holding a Segment batch envelope
+    (``{"batch": [...], "context": ..., "sentAt": ...}``, as SDKs post it),
+    normalized as the gateway normalizes them, received at ``received_at``.
+
+    None for any other line, including one that is not JSON: the pipeline
+    judges it as one event (and rejects it with its reason). ``cdp-plugin
+    run`` and ``cdp-plugin rules diff`` read files through this.
+    """
+    if b'"batch"' not in line:
+        return None
+    try:
+        envelope = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(envelope, dict) or not isinstance(envelope.get("batch"), list):
+        return None
+    sent_at = envelope_sent_at(envelope)
+    return [normalize(message, envelope, received_at, sent_at) for message in envelope["batch"]]

@@ -14,6 +14,7 @@ import base64
 import itertools
 import json
 import random
+import shutil
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -38,7 +39,7 @@ from cdp_plugin.delivery.sender import Sender
 from cdp_plugin.pipeline import Pipeline
 from cdp_plugin.types import AuditEntry, ConsentUpdate, Event
 from tests.callbacks.conftest import Client, encode
-from tests.conftest import MakePipeline, audit_records
+from tests.conftest import RULES_DIR, MakePipeline, audit_records
 from tests.events import ALL_GRANTED, track
 
 URL = "https://esp.test/notices"
@@ -241,7 +242,12 @@ def write_every_kind(make_pipeline: MakePipeline, config: Config) -> list[dict[s
     segments = sorted(pipeline.runtime.audit_log.directory.glob("segment-*.jsonl"))
     with segments[-1].open("ab") as torn:
         torn.write(b'{"kind":"event.decis')  # a crash in the middle of a write
-    reopened = make_pipeline(recorder)
+    # Reopened on rules with one file edited: the start also writes rules.changed.
+    edited = config.data_dir.parent / "rules-edited"
+    shutil.copytree(config.rules_dir or RULES_DIR, edited)
+    with (edited / "segments.yaml").open("a", encoding="utf-8") as rules:
+        rules.write("# reviewed\n")
+    reopened = make_pipeline(recorder, rules_dir=edited)
     # Records the log writes itself (the repair) reach no observer: read them from disk.
     seen = {record["seq"]: record for record in recorder.records}
     return [seen.get(record["seq"], record) for record in audit_records(reopened)]

@@ -28,8 +28,8 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
                     load_entrypoints=False, checkpoint_interval=3600.0)
     made: list[Pipeline] = []
 
-    def make(*plugins: object) -> Pipeline:
-        made.append(Pipeline.from_config(config, plugins=plugins))
+    def make(*plugins: object, **overrides: Any) -> Pipeline:
+        made.append(Pipeline.from_config(config.with_overrides(**overrides), plugins=plugins))
         return made[-1]
 
     with pytest.MonkeyPatch.context() as env:

@@ -57,13 +57,20 @@ from cdp_plugin.audit.records.events import (
     SegmentChanged,
     SegmentMove,
 )
-from cdp_plugin.audit.records.lifecycle import AuditRepair, KeysRotated, RetentionSwept, RulesLoaded
+from cdp_plugin.audit.records.lifecycle import (
+    AuditRepair,
+    KeysRotated,
+    RetentionSwept,
+    RulesChanged,
+    RulesLoaded,
+)
 from cdp_plugin.errors import AuditError
 
 RECORD_TYPES: tuple[type[AuditRecord], ...] = (
-    RulesLoaded, EventDecision, EventInvalid, EventDuplicate, PluginFailed, SegmentChanged,
-    QuarantineReleased, QuarantinePurged, ConsentRecorded, ReconsentFound, ActivationChecked,
-    PreferencesReceived, FrequencyCapsStored, OptinRequested, OptinCancelled, OptinConfirmed,
+    RulesLoaded, RulesChanged, EventDecision, EventInvalid, EventDuplicate, PluginFailed,
+    SegmentChanged, QuarantineReleased, QuarantinePurged, ConsentRecorded, ReconsentFound,
+    ActivationChecked, PreferencesReceived, FrequencyCapsStored, OptinRequested, OptinCancelled,
+    OptinConfirmed,
     SubjectExported, SubjectErased, SubjectScrubbed, OutboxQueued, OutboxAttempt,
     OutboxDelivered, OutboxRetry, OutboxDeadLettered, DeliveryQueued, DeliveryAttempt,
     DeliveryDelivered, DeliveryRetry, DeliveryDeadLettered, DeliveryCancelled, DeliveryRequeued,
@@ -101,6 +108,7 @@ __all__ = [
     "KeysRotated", "OptinCancelled", "OptinConfirmed", "OptinRequested", "OutboxAttempt",
     "OutboxDeadLettered", "OutboxDelivered", "OutboxOutcome", "OutboxQueued", "OutboxRetry",
     "PluginFailed", "PreferencesReceived", "PurposeChange", "QuarantinePurged",
-    "QuarantineReleased", "ReconsentFound", "RetentionSwept", "RulesLoaded", "SegmentChanged",
-    "SegmentMove", "SubjectErased", "SubjectExported", "SubjectScrubbed", "record_from_mapping",
+    "QuarantineReleased", "ReconsentFound", "RetentionSwept", "RulesChanged", "RulesLoaded",
+    "SegmentChanged", "SegmentMove", "SubjectErased", "SubjectExported", "SubjectScrubbed",
+    "record_from_mapping",
 ]

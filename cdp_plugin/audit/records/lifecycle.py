@@ -1,4 +1,5 @@
-"""Records of the plugin's own lifecycle: rule loads, retention sweeps, key rotation, repairs."""
+"""Records of the plugin's own lifecycle: rule loads and changes, retention sweeps, key
+rotation, repairs."""
 
 from __future__ import annotations
 
@@ -22,6 +23,26 @@ class RulesLoaded(AuditRecord):
     rules_version: str
     files: Mapping[str, str]
     plugins: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RulesChanged(AuditRecord):
+    """Proves the rules a pipeline started with differ from those the store last ran.
+
+    ``previous_version`` and ``rules_version`` are the two rule sets' hashes
+    (``RuleSet.version``). ``previous_files`` and ``files`` hold, for each
+    rules file whose SHA-256 changed, its digest before and after: a file
+    added has no entry in ``previous_files``, a file removed none in
+    ``files``. Names and digests only, never a rule's content. Written right
+    after the ``rules.loaded`` of the start that noticed the change
+    (:mod:`cdp_plugin.rule_changes`).
+    """
+
+    kind: ClassVar[str] = "rules.changed"
+    previous_version: str
+    rules_version: str
+    previous_files: Mapping[str, str]
+    files: Mapping[str, str]
 
 
 @dataclass(frozen=True, slots=True)

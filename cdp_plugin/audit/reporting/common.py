@@ -40,6 +40,17 @@ class _RulesLoad:
     plugins: list[str]
 
 
+@dataclass(slots=True)
+class _RulesChange:
+    ts: str
+    seq: int
+    log: str
+    previous_version: str
+    version: str
+    previous_files: dict[str, str]
+    files: dict[str, str]
+
+
 def _by_count(item: tuple[Any, int]) -> tuple[int, str]:
     return -item[1], str(item[0])
 

@@ -6,7 +6,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from cdp_plugin.audit.reporting import activity
-from cdp_plugin.audit.reporting.common import MAX_LISTED, NO_JURISDICTION, Record, _RulesLoad
+from cdp_plugin.audit.reporting.common import (
+    MAX_LISTED,
+    NO_JURISDICTION,
+    Record,
+    _RulesChange,
+    _RulesLoad,
+)
 
 if TYPE_CHECKING:
     from cdp_plugin.audit.report import ReportAggregator
@@ -141,6 +147,24 @@ def _rules_loaded(agg: ReportAggregator, record: Record, hour: str | None, log: 
     ))
 
 
+def _rules_changed(agg: ReportAggregator, record: Record, hour: str | None, log: str) -> None:
+    """A start that found the store had last run other rules (bounded like repairs)."""
+    if len(agg.rules_changes) >= MAX_LISTED:
+        return
+    seq = record.get("seq")
+
+    def digests(value: object) -> dict[str, str]:
+        return {k: str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+    agg.rules_changes.append(_RulesChange(
+        ts=_label(record.get("ts"), ""), seq=seq if isinstance(seq, int) else 0, log=log,
+        previous_version=_label(record.get("previous_version"), "(none)"),
+        version=_label(record.get("rules_version"), "(none)"),
+        previous_files=digests(record.get("previous_files")),
+        files=digests(record.get("files")),
+    ))
+
+
 def _segment_changed(agg: ReportAggregator, record: Record, hour: str | None,
                      log: str) -> None:
     """A move outside an event decision (a tick, a withdrawal): the same counters as the
@@ -193,6 +217,7 @@ HANDLERS: dict[str, Callable[[ReportAggregator, Record, str | None, str], None]]
     "consent.recorded": _consent_recorded,
     "audit.repair": _repair,
     "rules.loaded": _rules_loaded,
+    "rules.changed": _rules_changed,
     "consent.reconsent_due": _reconsent_due,
     "quarantine.released": _released,
     "quarantine.purged": _purged,

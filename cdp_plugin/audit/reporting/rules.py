@@ -1,4 +1,5 @@
-"""The rules section: each load, and the files, plugins and version changed since the last."""
+"""The rules section: each load, and the files, plugins and version changed since the last;
+and each ``rules.changed`` record (a start on rules other than those the store last ran)."""
 
 from __future__ import annotations
 
@@ -33,8 +34,16 @@ def rules_section(agg: ReportAggregator) -> dict[str, Any]:
         previous = load
     versions = {load.version for load in loads} | set(agg.decisions_per_version)
     loads_per_version = Counter(load.version for load in loads)
+    announced = [
+        {"ts": change.ts, "log": change.log, "previous_version": change.previous_version,
+         "rules_version": change.version,
+         "files": [{"file": name, "before": change.previous_files.get(name),
+                    "after": change.files.get(name)}
+                   for name in sorted(set(change.previous_files) | set(change.files))]}
+        for change in sorted(agg.rules_changes, key=lambda c: (c.ts, c.log, c.seq))]
     return {
         "loads": listed,
+        "rules_changed": announced,
         "changes": sum(1 for load in listed if load["changed"] or load["plugins_added"]
                        or load["plugins_removed"] or load["version_changed"]),
         "by_version": {v: {"loads": loads_per_version.get(v, 0),
