@@ -9,7 +9,8 @@ clock starts for the chunk, so the generator's time is not counted; the JSON
 pass-through floor is measured on every chunk in the same run. Every
 ``--every`` events it prints events/s for that stretch (and the ratio to the
 floor), the process's resident memory now and at its peak, and the store's
-size per subject seen so far; at the end, the median and 95th percentile of
+size per subject seen so far (after a first line with the memory the
+generator itself holds); at the end, the median and 95th percentile of
 a profile's JSON size, and the audit log's bytes per event.
 """
 
@@ -27,7 +28,7 @@ from pathlib import Path
 from common import json_floor, scratch_pipeline, scratch_store
 
 from cdp_plugin.pipeline import Pipeline
-from cdp_plugin.synthetic import generate_stream
+from cdp_plugin.synthetic import StreamItem, generate_stream
 from cdp_plugin.types import ConsentUpdate
 
 Item = bytes | ConsentUpdate
@@ -35,11 +36,11 @@ CHUNK = 10_000
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-def _chunks(events: int) -> Iterator[list[Item]]:
-    """The stream, ``CHUNK`` events at a time, each encoded as a JSON line."""
+def _chunks(stream: Iterator[StreamItem], events: int) -> Iterator[list[Item]]:
+    """``events`` events of ``stream``, ``CHUNK`` at a time, each encoded as a JSON line."""
     chunk: list[Item] = []
     count = 0
-    for item in generate_stream(seed=13, subjects=max(events // 20, 100), days=30):
+    for item in stream:
         if item.preference is not None:
             chunk.append(item.preference)
             continue
@@ -100,6 +101,10 @@ def main() -> None:
                         help="a postgresql:// DSN (default: SQLite in a temporary directory)")
     args = parser.parse_args()
 
+    # The generator plans every subject's timeline up front: its memory is the
+    # baseline, printed first, that the pipeline's own adds to.
+    stream = generate_stream(seed=13, subjects=max(args.events // 20, 100), days=30)
+    print(f"RSS with the stream planned, before the pipeline opens: {_rss_mb()[0]:.0f} MB")
     print(f"{'events':>9} {'events/s':>9} {'floor x':>8} {'RSS MB':>7} {'peak MB':>8} "
           f"{'profiles':>9} {'store B/profile':>16}", flush=True)
     with scratch_store(args.store) as target, scratch_pipeline(store=target) as pipeline:
@@ -108,7 +113,7 @@ def main() -> None:
         done = stretch_events = 0
         stretch_time = stretch_floor = 0.0
         rates: list[float] = []
-        for chunk in _chunks(args.events):
+        for chunk in _chunks(stream, args.events):
             lines = [item for item in chunk if isinstance(item, bytes)]
             started = time.perf_counter_ns()
             json_floor(lines)

@@ -60,17 +60,34 @@ class EventDecisions(PipelineCore):
         the audit log cannot be written.
         """
         with self.unit_of_work():
-            outcomes = [self._process_one(raw, headers) for raw in raws]
+            parsed = [self._parse(raw, headers) for raw in raws]
+            self._read_ahead([event for event in parsed if isinstance(event, Event)])
+            outcomes = [self._reject(event) if isinstance(event, InvalidEvent)
+                        else self._process_one(event) for event in parsed]
         return outcomes
 
-    def _process_one(self, raw: RawEvent, headers: Mapping[str, str] | None) -> Outcome:
+    def _parse(self, raw: RawEvent, headers: Mapping[str, str] | None) -> Event | InvalidEvent:
+        """The event, or why it is invalid (audited in its turn, by the caller)."""
         try:
             decoded = not isinstance(raw, Mapping)
             message = decode_line(raw) if not isinstance(raw, Mapping) else raw
-            event = parse_event(message, self.runtime.pseudonymizer.subject, headers,
-                                checked_for_poison=decoded)
+            return parse_event(message, self.runtime.pseudonymizer.subject, headers,
+                               checked_for_poison=decoded)
         except InvalidEvent as exc:
-            return self._reject(exc)
+            return exc
+
+    def _read_ahead(self, events: Sequence[Event]) -> None:
+        """Tell the store whose consent and profiles the batch will read, so it can
+        read them in one statement each rather than one per event."""
+        if not events:
+            return
+        store, subject = self.runtime.store, self.runtime.pseudonymizer.subject
+        subjects = {event.subject_key for event in events}
+        store.prefetch_profiles(subjects)
+        store.prefetch_consent(subjects | {subject(identity) for event in events
+                                           for identity in linked_ids(event)})
+
+    def _process_one(self, event: Event) -> Outcome:
         store = self.runtime.store
         message_key = self._message_key(event.message_id)
         if not store.remember_message(message_key, self.clock()):

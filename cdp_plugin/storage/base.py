@@ -8,6 +8,7 @@ message names the operation, never the data involved.
 from __future__ import annotations
 
 import errno
+import json
 import math
 import threading
 from abc import abstractmethod
@@ -148,6 +149,9 @@ class SingleConnectionStore(Store):
         self._depth = 0
         self._failed = False
         self._closed = False
+        # Rows read ahead for the open transaction (see prefetch_*), by (concern, key);
+        # emptied when the outermost transaction ends, however it ends.
+        self._read_ahead: dict[tuple[str, str], Any] = {}
 
     @abstractmethod
     def _control(self, statement: str) -> None:
@@ -211,6 +215,13 @@ class SingleConnectionStore(Store):
             self._depth -= 1
 
     def _outermost(self, operation: str) -> Iterator[None]:
+        self._read_ahead.clear()
+        try:
+            yield from self._begin_and_end(operation)
+        finally:
+            self._read_ahead.clear()
+
+    def _begin_and_end(self, operation: str) -> Iterator[None]:
         try:
             self._control("BEGIN")
         except self._driver_errors as exc:
@@ -233,6 +244,9 @@ class SingleConnectionStore(Store):
         except self._driver_errors as exc:
             self._rollback_quietly()
             raise self._error(operation, exc) from None
+
+    def _in_transaction(self) -> bool:
+        return self._depth > 0
 
     def _rollback_quietly(self) -> None:
         # The error that led here is the one worth reporting.
@@ -282,6 +296,14 @@ def dump_json(value: Any, operation: str, argument: str) -> str:
         return json_text.dumps(value)
     except (TypeError, ValueError):
         raise StorageError(f"{operation} failed: {argument} is not JSON-serializable") from None
+
+
+def load_json(text: str, operation: str) -> Any:
+    """Parse stored JSON text; StorageError naming ``operation`` if it is corrupt."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise StorageError(f"{operation} failed: a stored JSON value is corrupt") from None
 
 
 def check_grants(grants: Mapping[str, bool], operation: str, argument: str) -> dict[str, bool]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 
 from cdp_plugin.storage.records import ConsentRecord, CurrentConsent
@@ -40,6 +40,16 @@ class ConsentLedger(ABC):
 
         Raises StorageError on failure.
         """
+
+    def prefetch_consent(self, subject_keys: Iterable[str]) -> None:
+        """A hint inside a transaction: these subjects' current consent is about to be read.
+
+        A store may read it all at once and answer :meth:`current_consent`
+        from what it read until the transaction ends or a subject's consent
+        is appended; outside a transaction it does nothing, as does this
+        default. Raises StorageError on failure.
+        """
+        del subject_keys  # only a hint: answering each read on its own is correct
 
     @abstractmethod
     def stale_consent(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +20,17 @@ class ProfileStore(ABC):
 
         Raises StorageError on failure.
         """
+
+    def prefetch_profiles(self, subject_keys: Iterable[str]) -> None:
+        """A hint inside a transaction: these subjects' profiles are about to be read.
+
+        A store may read them all at once and answer the next
+        :meth:`get_profile` of each from what it read, as long as every
+        answer is what the database holds at that moment within the
+        transaction. Outside a transaction it does nothing; so does this
+        default. Raises StorageError on failure.
+        """
+        del subject_keys  # only a hint: answering each read on its own is correct
 
     @abstractmethod
     def put_profile(self, subject_key: str, data: Mapping[str, Any], updated_at: datetime) -> None:

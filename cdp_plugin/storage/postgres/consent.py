@@ -38,6 +38,11 @@ class PostgresConsent(SQLConsent, PostgresCore):
         "FROM consent_current c JOIN consent_ledger l ON l.seq = c.seq "
         "WHERE c.subject_key = %s ORDER BY c.scope, c.name"
     )
+    _CURRENT_MANY = (
+        "SELECT c.subject_key, c.scope, c.name, c.granted, c.source, c.captured_at, c.seq, "
+        "l.notice_version FROM consent_current c JOIN consent_ledger l ON l.seq = c.seq "
+        "WHERE c.subject_key = ANY(%s) ORDER BY c.subject_key, c.scope, c.name"
+    )
     _STALE = (
         "SELECT c.subject_key, c.scope, c.name, c.granted, c.source, c.captured_at, c.seq, "
         "l.notice_version FROM consent_current c JOIN consent_ledger l ON l.seq = c.seq "
@@ -59,6 +64,7 @@ class PostgresConsent(SQLConsent, PostgresCore):
             record.notice_version, dump_json(dict(record.proof), op, "proof"),
         )
         with self._scope(op, atomic=True):
+            self._forget_consent_read(record.subject_key)
             fetched = self._conn.execute(self._APPEND, row).fetchone()
             if fetched is None:
                 raise StorageError(f"{op} failed: no seq was assigned")

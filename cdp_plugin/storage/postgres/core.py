@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +39,9 @@ class PostgresCore(SQLCore):
 
     def _from_db_time(self, value: datetime) -> datetime:
         return utc(value)
+
+    def _for_keys(self, statement: str, keys: Sequence[str]) -> tuple[str, tuple[Any, ...]]:
+        return statement, (list(keys),)
 
     def _from_db_json(self, value: Any, operation: str) -> Any:
         # psycopg decodes jsonb columns itself.

@@ -9,6 +9,7 @@ from cdp_plugin.errors import StorageError
 from cdp_plugin.storage.base import as_utc
 from cdp_plugin.storage.postgres.core import PostgresCore
 from cdp_plugin.storage.postgres.quarantine import QUARANTINE_COLUMNS
+from cdp_plugin.storage.sql.core import PROFILE_READS
 from cdp_plugin.storage.sql.retention import SQLRetention
 
 
@@ -38,4 +39,5 @@ class PostgresRetention(SQLRetention, PostgresCore):
         if not keys:
             return 0
         with self._scope(op, atomic=False):
+            self._forget_reads(PROFILE_READS)
             return self._conn.execute(self._DROP_PROFILE_FIELDS, (keys, at, keys)).rowcount

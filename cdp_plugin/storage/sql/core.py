@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
@@ -27,6 +28,21 @@ class SQLConnection(Protocol):
     def close(self) -> None: ...
 
 
+PROFILE_READS = "profile"
+CONSENT_READS = "consent"
+"""The concerns whose rows a store reads ahead (``prefetch_*``), as the first part
+of a :attr:`~cdp_plugin.storage.base.SingleConnectionStore._read_ahead` key."""
+
+READ_AHEAD_CHUNK = 500
+"""At most this many keys per read-ahead statement (SQLite binds one parameter each)."""
+
+
+def chunked(keys: Sequence[str]) -> Iterator[Sequence[str]]:
+    """``keys`` in slices of at most :data:`READ_AHEAD_CHUNK`."""
+    for start in range(0, len(keys), READ_AHEAD_CHUNK):
+        yield keys[start:start + READ_AHEAD_CHUNK]
+
+
 class SQLCore(SingleConnectionStore):
     """A store over one SQL connection. A backend sets ``_conn`` and supplies the
     dialect's time conversions; the concern mixins hold the statements' logic."""
@@ -38,6 +54,18 @@ class SQLCore(SingleConnectionStore):
 
     def _close_connection(self) -> None:
         self._conn.close()
+
+    def _forget_reads(self, concern: str) -> None:
+        """Drop every row of ``concern`` read ahead: a statement changed rows of it
+        that it does not name one by one."""
+        for entry in [entry for entry in self._read_ahead if entry[0] == concern]:
+            del self._read_ahead[entry]
+
+    def _for_keys(self, statement: str, keys: Sequence[str]) -> tuple[str, tuple[Any, ...]]:
+        """A ``*_MANY`` statement and its parameters for ``keys``: SQLite's name the
+        keys as ``IN (KEYS)``, expanded to one placeholder each; PostgreSQL's as
+        ``= ANY(%s)``, bound to one array."""
+        raise NotImplementedError
 
     def get_meta(self, name: str) -> str | None:
         with self._scope("get_meta", atomic=False):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 
 from cdp_plugin.errors import StorageError
-from cdp_plugin.storage.base import dump_json
-from cdp_plugin.storage.sql.core import SQLCore
+from cdp_plugin.storage.base import dump_json, load_json
+from cdp_plugin.storage.sql.core import PROFILE_READS, SQLCore, chunked
+
+_UNREAD = object()
 
 
 class SQLProfiles(SQLCore):
@@ -19,14 +21,39 @@ class SQLProfiles(SQLCore):
     _DELETE_PROFILE: ClassVar[str]
     _FIRST_PROFILES: ClassVar[str]
     _NEXT_PROFILES: ClassVar[str]
+    _PROFILES_MANY: ClassVar[str]
+    """Subject key and profile as JSON text for many subjects (see ``_for_keys``)."""
+    _KEEPS_WRITTEN_TEXT: ClassVar[bool] = False
+    """Whether a profile reads back as the very text written (SQLite's TEXT does);
+    otherwise ``_PUT_PROFILE`` returns the text as stored (PostgreSQL's jsonb
+    orders keys its own way), and that is what later reads see."""
 
     def get_profile(self, subject_key: str) -> dict[str, Any] | None:
         with self._scope("get_profile", atomic=False):
-            row = self._conn.execute(self._GET_PROFILE, (subject_key,)).fetchone()
-        if row is None:
-            return None
-        data: dict[str, Any] = self._from_db_json(row[0], "get_profile")
-        return data
+            known = self._read_ahead.get((PROFILE_READS, subject_key), _UNREAD)
+            if known is _UNREAD:
+                row = self._conn.execute(self._GET_PROFILE, (subject_key,)).fetchone()
+                if row is None:
+                    return None
+                data: dict[str, Any] = self._from_db_json(row[0], "get_profile")
+                return data
+        # Parsed afresh on every read: the caller may change what it gets.
+        return None if known is None else load_json(known, "get_profile")
+
+    def prefetch_profiles(self, subject_keys: Iterable[str]) -> None:
+        wanted = sorted({key for key in subject_keys
+                         if (PROFILE_READS, key) not in self._read_ahead})
+        if not self._in_transaction() or not wanted:
+            return
+        found: dict[str, str | None] = dict.fromkeys(wanted)
+        with self._scope("prefetch_profiles", atomic=False):
+            for chunk in chunked(wanted):
+                statement, parameters = self._for_keys(self._PROFILES_MANY, chunk)
+                for key, text in self._conn.execute(statement, parameters).fetchall():
+                    found[key] = text
+        for key, text in found.items():
+            self._read_ahead[PROFILE_READS, key] = text
+
 
     def put_profile(self, subject_key: str, data: Mapping[str, Any], updated_at: datetime) -> None:
         op = "put_profile"
@@ -35,11 +62,21 @@ class SQLProfiles(SQLCore):
         text = dump_json(dict(data), op, "data")
         at = self._to_db_time(updated_at, op, "updated_at")
         with self._scope(op, atomic=False):
-            self._conn.execute(self._PUT_PROFILE, (subject_key, text, at))
+            self._read_ahead.pop((PROFILE_READS, subject_key), None)
+            cursor = self._conn.execute(self._PUT_PROFILE, (subject_key, text, at))
+            if not self._in_transaction():
+                return
+            row = None if self._KEEPS_WRITTEN_TEXT else cursor.fetchone()
+            if self._KEEPS_WRITTEN_TEXT or row is not None:
+                # A later read in this transaction needs no statement.
+                self._read_ahead[PROFILE_READS, subject_key] = text if row is None else row[0]
 
     def delete_profile(self, subject_key: str) -> bool:
         with self._scope("delete_profile", atomic=False):
-            return self._conn.execute(self._DELETE_PROFILE, (subject_key,)).rowcount > 0
+            deleted = self._conn.execute(self._DELETE_PROFILE, (subject_key,)).rowcount > 0
+            if self._in_transaction():
+                self._read_ahead[PROFILE_READS, subject_key] = None  # none, as the table says
+            return deleted
 
     def iter_profiles(self) -> Iterator[tuple[str, dict[str, Any]]]:
         op = "iter_profiles"

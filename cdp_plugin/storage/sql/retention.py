@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import ClassVar
 
 from cdp_plugin.storage.base import QuarantinedEvent
+from cdp_plugin.storage.sql.core import PROFILE_READS
 from cdp_plugin.storage.sql.quarantine import SQLQuarantineRows
 
 
@@ -28,6 +29,7 @@ class SQLRetention(SQLQuarantineRows):
     def delete_profiles_before(self, updated_before: datetime) -> int:
         at = self._to_db_time(updated_before, "delete_profiles_before", "updated_before")
         with self._scope("delete_profiles_before", atomic=False):
+            self._forget_reads(PROFILE_READS)
             return self._conn.execute(self._DELETE_PROFILES_BEFORE, (at,)).rowcount
 
     def blank_consent_proofs(self, captured_before: datetime) -> int:

@@ -37,6 +37,11 @@ class SQLiteConsent(SQLConsent, SQLiteCore):
         "FROM consent_current c JOIN consent_ledger l ON l.seq = c.seq "
         "WHERE c.subject_key = ? ORDER BY c.scope, c.name"
     )
+    _CURRENT_MANY = (
+        "SELECT c.subject_key, c.scope, c.name, c.granted, c.source, c.captured_at, c.seq, "
+        "l.notice_version FROM consent_current c JOIN consent_ledger l ON l.seq = c.seq "
+        "WHERE c.subject_key IN (KEYS) ORDER BY c.subject_key, c.scope, c.name"
+    )
     _STALE = (
         "SELECT c.subject_key, c.scope, c.name, c.granted, c.source, c.captured_at, c.seq, "
         "l.notice_version FROM consent_current c JOIN consent_ledger l ON l.seq = c.seq "
@@ -58,6 +63,7 @@ class SQLiteConsent(SQLConsent, SQLiteCore):
             record.notice_version, dump_json(dict(record.proof), op, "proof"),
         )
         with self._scope(op, atomic=True):
+            self._forget_consent_read(record.subject_key)
             seq = self._conn.execute(self._APPEND, row).lastrowid
             if seq is None:
                 raise StorageError(f"{op} failed: no seq was assigned")

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from cdp_plugin.errors import StorageError
-from cdp_plugin.storage.base import SCHEMA_VERSION, UPGRADABLE_VERSIONS, os_reason
+from cdp_plugin.storage.base import SCHEMA_VERSION, UPGRADABLE_VERSIONS, load_json, os_reason
 from cdp_plugin.storage.sql.core import SQLCore
-from cdp_plugin.storage.sqlite.convert import from_micros, load_json, to_micros
+from cdp_plugin.storage.sqlite.convert import from_micros, to_micros
 from cdp_plugin.storage.sqlite.schema import CREATE_META, GET_META, SCHEMA, SET_META
 
 _BUSY_TIMEOUT_MS = 5000
@@ -34,6 +35,9 @@ class SQLiteCore(SQLCore):
 
     def _from_db_time(self, value: int) -> datetime:
         return from_micros(value)
+
+    def _for_keys(self, statement: str, keys: Sequence[str]) -> tuple[str, tuple[Any, ...]]:
+        return statement.replace("KEYS", ",".join("?" * len(keys))), tuple(keys)
 
     def _from_db_json(self, value: str, operation: str) -> Any:
         return load_json(value, operation)

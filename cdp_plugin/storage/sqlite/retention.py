@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from cdp_plugin.errors import StorageError
+from cdp_plugin.storage.sql.core import PROFILE_READS
 from cdp_plugin.storage.sql.retention import SQLRetention
 from cdp_plugin.storage.sqlite.convert import to_micros
 from cdp_plugin.storage.sqlite.core import SQLiteCore
@@ -43,4 +44,5 @@ class SQLiteRetention(SQLRetention, SQLiteCore):
         query = self._DROP_PROFILE_FIELDS.replace("PATHS", ", ".join("?" for _ in paths)).replace(
             "ANY_PATH", " OR ".join("json_type(data, ?) IS NOT NULL" for _ in paths))
         with self._scope(op, atomic=False):
+            self._forget_reads(PROFILE_READS)
             return self._conn.execute(query, (*paths, at, *paths)).rowcount

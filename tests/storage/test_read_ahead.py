@@ -1,0 +1,93 @@
+"""Reading ahead (``prefetch_profiles``, ``prefetch_consent``) never changes an answer."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from cdp_plugin.storage import ConsentRecord, Store
+from tests.storage.conftest import StoreFactory
+
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+KEYS = [f"sk_{n:03d}" for n in range(7)]
+
+
+def consent(subject_key: str, minutes: int, **purposes: bool) -> ConsentRecord:
+    at = T0 + timedelta(minutes=minutes)
+    return ConsentRecord(subject_key=subject_key, source="preference_center", captured_at=at,
+                         received_at=at, purposes=purposes, channels={"email": True})
+
+
+def seed(store: Store) -> None:
+    for n, key in enumerate(KEYS[:4]):
+        store.put_profile(key, {"n": n, "nested": {"z": 1, "a": [1.5, None, "x"]}}, T0)
+        store.append_consent(consent(key, n, marketing=n % 2 == 0, analytics=True))
+
+
+def answers(store: Store) -> list[object]:
+    return [(store.get_profile(key), store.current_consent(key)) for key in KEYS]
+
+
+def test_reads_ahead_answer_what_single_reads_answer(store: Store) -> None:
+    seed(store)
+    expected = answers(store)
+    with store.transaction():
+        store.prefetch_profiles(KEYS)
+        store.prefetch_consent(KEYS + KEYS)  # repeats and subjects without rows included
+        assert answers(store) == expected
+        assert answers(store) == expected  # read twice from what was read ahead
+
+
+def test_writes_after_reading_ahead_are_seen(store: Store) -> None:
+    seed(store)
+    with store.transaction():
+        store.prefetch_profiles(KEYS)
+        store.prefetch_consent(KEYS)
+        store.put_profile(KEYS[0], {"n": "new"}, T0)
+        store.put_profile(KEYS[5], {"n": "created"}, T0)
+        store.delete_profile(KEYS[1])
+        store.append_consent(consent(KEYS[2], 60, marketing=False))
+        store.append_consent(consent(KEYS[6], 60, marketing=True))
+        assert store.get_profile(KEYS[0]) == {"n": "new"}
+        assert store.get_profile(KEYS[5]) == {"n": "created"}
+        assert store.get_profile(KEYS[1]) is None
+        assert store.current_consent(KEYS[2])["purpose", "marketing"].granted is False
+        assert store.current_consent(KEYS[6])["purpose", "marketing"].granted is True
+        assert store.delete_profiles_before(T0 + timedelta(days=1)) == 4
+        assert [store.get_profile(key) for key in KEYS] == [None] * len(KEYS)
+
+
+def test_a_profile_read_ahead_is_a_fresh_copy_each_time(store: Store) -> None:
+    seed(store)
+    with store.transaction():
+        store.prefetch_profiles(KEYS)
+        first = store.get_profile(KEYS[0])
+        assert first is not None
+        first["nested"]["z"] = 99
+        assert store.get_profile(KEYS[0]) == {"n": 0, "nested": {"z": 1, "a": [1.5, None, "x"]}}
+
+
+def test_nothing_read_ahead_outlives_its_transaction(store_factory: StoreFactory) -> None:
+    store, other = store_factory(), store_factory()
+    seed(store)
+    with store.transaction():
+        store.prefetch_profiles(KEYS)
+        store.prefetch_consent(KEYS)
+    other.put_profile(KEYS[0], {"n": "by another process"}, T0)
+    other.append_consent(consent(KEYS[0], 90, marketing=False))
+    assert store.get_profile(KEYS[0]) == {"n": "by another process"}
+    assert store.current_consent(KEYS[0])["purpose", "marketing"].granted is False
+    store.prefetch_profiles(KEYS)  # outside a transaction: nothing is kept
+    other.put_profile(KEYS[0], {"n": "again"}, T0)
+    assert store.get_profile(KEYS[0]) == {"n": "again"}
+
+
+def test_a_failed_transaction_keeps_nothing_read_ahead(store: Store) -> None:
+    seed(store)
+    try:
+        with store.transaction():
+            store.prefetch_profiles(KEYS)
+            store.put_profile(KEYS[0], {"n": "rolled back"}, T0)
+            raise RuntimeError("the batch failed")
+    except RuntimeError:
+        pass
+    assert store.get_profile(KEYS[0]) == {"n": 0, "nested": {"z": 1, "a": [1.5, None, "x"]}}
