@@ -91,3 +91,15 @@ def test_a_failed_transaction_keeps_nothing_read_ahead(store: Store) -> None:
     except RuntimeError:
         pass
     assert store.get_profile(KEYS[0]) == {"n": 0, "nested": {"z": 1, "a": [1.5, None, "x"]}}
+
+
+def test_a_link_repeated_in_a_transaction_is_written_once_and_survives_a_delete(
+        store: Store) -> None:
+    with store.transaction():
+        store.link_identities("sk_a", "sk_b", T0)
+        store.link_identities("sk_a", "sk_b", T0 + timedelta(minutes=1))
+        assert store.linked_identities("sk_a") == ["sk_b"]
+        assert store.delete_links("sk_b") == 1
+        store.link_identities("sk_a", "sk_b", T0 + timedelta(minutes=2))  # written again
+    assert store.linked_identities("sk_a") == ["sk_b"]
+    assert store.linked_identities("sk_b") == ["sk_a"]

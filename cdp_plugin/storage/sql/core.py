@@ -30,8 +30,10 @@ class SQLConnection(Protocol):
 
 PROFILE_READS = "profile"
 CONSENT_READS = "consent"
-"""The concerns whose rows a store reads ahead (``prefetch_*``), as the first part
-of a :attr:`~cdp_plugin.storage.base.SingleConnectionStore._read_ahead` key."""
+LINK_WRITES = "link"
+"""The concerns whose rows a store knows for the open transaction (read ahead by
+``prefetch_*``, or written by it), as the first part of a
+:attr:`~cdp_plugin.storage.base.SingleConnectionStore._read_ahead` key."""
 
 READ_AHEAD_CHUNK = 500
 """At most this many keys per read-ahead statement (SQLite binds one parameter each)."""
