@@ -22,6 +22,7 @@ from cdp_plugin.storage.contracts import (
     CallbackStore,
     ConsentLedger,
     DeliveryQueue,
+    ExperimentStore,
     IdentityLinks,
     KeyStore,
     MessageDedup,
@@ -87,6 +88,7 @@ class Store(
     SendLog,
     CallbackStore,
     DeliveryQueue,
+    ExperimentStore,
     SegmentStore,
     RetentionStore,
 ):
