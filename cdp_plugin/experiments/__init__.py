@@ -1,0 +1,1 @@
+"""Experiments: variant and holdout assignment at the activation gate, exposures, conversions."""
