@@ -290,7 +290,8 @@ class ContactDecision:
     ``attributes`` (from ``rules/experiments.yaml``), a refusal with reason
     ``holdout`` means the subject is held out. Other experiment reasons:
     ``unknown_experiment``, ``experiment_not_running``,
-    ``experiment.purpose_mismatch``, ``experiment.not_eligible``."""
+    ``experiment.purpose_mismatch``, ``experiment.not_eligible``,
+    ``experiment.unassigned``, ``experiment.arm_removed``, ``invalid_time``."""
 
     allowed: bool
     reason: str

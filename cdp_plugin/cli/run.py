@@ -13,7 +13,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from cdp_plugin.cli.common import Progress, Summary, add_config_options, config_from_args
-from cdp_plugin.cli.demo_experiments import arms_as_json, render, run_demo_experiments
+from cdp_plugin.cli.demo_experiments import (
+    arms_as_json,
+    render,
+    run_demo_experiments,
+    write_html,
+)
 from cdp_plugin.delivery.config import DeliveryPlan, plan_for
 from cdp_plugin.delivery.queue import hand_over
 from cdp_plugin.delivery.targets import JsonlTarget
@@ -200,14 +205,20 @@ def demo_command(args: argparse.Namespace) -> int:
         progress.finish(summary.processed)
         audit_dir = pipeline.runtime.audit_log.directory
         experiments_text = render(pipeline, experiments)
+        html_path = demo_dir / "experiments.html"
+        html_path.unlink(missing_ok=True)
+        html_written = write_html(pipeline, experiments, html_path)
     if args.json:
         print(json.dumps({**summary.as_dict(), "experiments": arms_as_json(experiments)},
                          sort_keys=True))
     else:
         summary.emit(False)
         print(experiments_text)
-        print(f"\nexperiments report          cdp-plugin experiments report --store {store_path}"
-              " --html experiments.html")
+        if html_written:
+            print(f"\nexperiments report          {html_path}")
+        else:
+            print(f"\nexperiments report          cdp-plugin experiments report --store "
+                  f"{store_path}")
     if not args.json:
         print(f"\npreference updates applied  {preferences}")
         print(f"input events                {events_path}")

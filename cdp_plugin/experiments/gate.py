@@ -3,6 +3,8 @@
 :func:`check_experiment_contact` answers a :class:`ContactRequest` whose
 ``experiment`` is set, in this order (the first that fails gives the reason):
 
+0. ``request.at`` has a time zone (``invalid_time`` otherwise: an
+   experiment's dates cannot be compared with a naive time);
 1. the experiment exists (``unknown_experiment``), runs at ``request.at``
    (``experiment_not_running``: approved, status running, within its dates)
    and serves the request's purpose (``experiment.purpose_mismatch``);
@@ -46,6 +48,8 @@ def check_experiment_contact(hooks: HookRunner, request: ContactRequest) -> Cont
     AuditError if the store or the audit log does.
     """
     runtime = hooks.runtime
+    if request.at.tzinfo is None or request.at.utcoffset() is None:
+        return ContactDecision(False, "invalid_time")
     name = request.experiment
     experiment = None if name is None else runtime.rules.experiments.get(name)
     if experiment is None:

@@ -1,8 +1,9 @@
 """Whether a subject's profile makes it eligible for an experiment.
 
 The experiment gate asks here, so that only segmentation code reads a
-profile. An eligibility by segment holds for a current member (membership
-already required every purpose the segment needs); one by condition holds
+profile. An eligibility by segment holds for a current member, whether the
+segment is active or in shadow mode (membership already required every
+purpose the segment needs); one by condition holds
 when the subject consents (as last known) to the profiling purpose and to
 the purposes that keep the features the condition reads, and the condition
 holds at the time asked about. No eligibility: everyone is eligible.

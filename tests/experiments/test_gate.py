@@ -13,7 +13,7 @@ from cdp_plugin.rules.model.experiments import HOLDOUT, Experiment
 from cdp_plugin.types import ContactRequest
 from tests.conftest import MakePipeline, assert_audit_verifies, audit_records
 from tests.events import track
-from tests.experiments.helpers import DAY, T, experiment_rules, opt_in, users_in
+from tests.experiments.helpers import DAY, EXPERIMENTS, T, experiment_rules, opt_in, users_in
 
 
 @pytest.fixture
@@ -123,6 +123,29 @@ def test_requests_the_experiment_cannot_answer(pipeline: Pipeline, name: str, at
     assert pipeline.runtime.store.experiment_subjects_of(_key(pipeline, user)) == []
     [checked] = _records(pipeline, "activation.checked", user)
     assert checked["reason"] == reason
+
+
+def test_a_naive_time_is_refused_before_anything(pipeline: Pipeline) -> None:
+    user = "user-naive@example.com"
+    opt_in(pipeline, user)
+    answer = pipeline.may_contact(user, "email", at=T.replace(tzinfo=None), experiment="timing")
+    assert (answer.allowed, answer.reason) == (False, "invalid_time")
+    assert pipeline.runtime.store.experiment_subject("timing", _key(pipeline, user)) is None
+
+
+def test_eligibility_by_segment_needs_membership(make_pipeline: MakePipeline,
+                                                 tmp_path: Path) -> None:
+    text = EXPERIMENTS.replace('eligibility: {when: "coalesce(purchase_count, 0) >= 2"}',
+                               "eligibility: {segment: repeat_buyer}")
+    pipeline = make_pipeline(rules_dir=experiment_rules(tmp_path, text))
+    newcomer, loyal = "user-new@example.com", "user-loyal@example.com"
+    for user in (newcomer, loyal):
+        opt_in(pipeline, user, personalization=True, analytics=True)
+    for n in range(2):
+        pipeline.process(track(f"order-{n}", loyal, timestamp=f"2026-11-1{n}T10:00:00Z"))
+    assert pipeline.may_contact(newcomer, "email", at=T,
+                                experiment="repeat_buyers_only").reason == "experiment.not_eligible"
+    assert pipeline.may_contact(loyal, "email", at=T, experiment="repeat_buyers_only").allowed
 
 
 def test_eligibility_by_condition(pipeline: Pipeline) -> None:
