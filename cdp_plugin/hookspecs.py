@@ -8,8 +8,9 @@ loop by :class:`cdp_plugin.hookpolicy.CdpPluginManager`:
 * **Deciding and transforming hooks** (``cdp_resolve_consent``,
   ``cdp_decide``, ``cdp_minimize_event``, ``cdp_update_segments``,
   ``cdp_record_consent``, ``cdp_check_contact``, ``cdp_assign_variant``,
-  ``cdp_write_audit``) fail closed: if any implementation raises, the event is not forwarded (or the
-  contact is refused) and a ``plugin.error`` audit record names the plugin.
+  ``cdp_write_audit``) fail closed: if any implementation raises, the event
+  is not forwarded (or the contact is refused) and a ``plugin.error`` audit
+  record names the plugin.
 * **Subject-state hooks** (``cdp_apply_consent_change``, ``cdp_tick``,
   ``cdp_export_subject``, ``cdp_erase_subject``) let a stage keep what it
   derives about subjects to itself: the host never reads or writes that

@@ -21,7 +21,8 @@ duplicates), ``consent`` (rates per purpose, overall and per jurisdiction),
 subject exports and erasures, the notice outbox, retention sweeps, and a
 timeline of erasures, incomplete scrubs, dead letters and sweeps),
 ``experiments`` (assigned, exposed and converted subjects and revenue per
-experiment and arm) and ``other`` (lifecycle records and record kinds this report does not know).
+experiment and arm) and ``other`` (lifecycle records and record kinds this
+report does not know).
 
 Finding, reading and verifying the logs is :mod:`cdp_plugin.audit.report_logs`;
 its public functions are importable from here too.

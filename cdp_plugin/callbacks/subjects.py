@@ -180,7 +180,8 @@ def export_subject(pipeline: Pipeline, subject_id: str, now: datetime, *,
                          for t in store.tombstones(subject_key)],
             "deliveries": [_delivery(d) for key in (subject_key, *linked)
                            for d in store.delivery_list(subject_key=key)],
-            "experiments": [_experiment(row) for row in store.experiment_subjects_of(subject_key)],
+            "experiments": [_experiment(row) for key in (subject_key, *linked)
+                            for row in store.experiment_subjects_of(key)],
         }
         export.update(pipeline.hooks.export_subject(subject_key, now, taken=export))
         segments = export.get("segments") or []

@@ -16,7 +16,7 @@ from cdp_plugin.rules.model.experiments import HOLDOUT
 from cdp_plugin.storage.records import ExperimentSubject
 from tests.conftest import MakePipeline, assert_audit_verifies, audit_records
 from tests.events import ALL_GRANTED, track
-from tests.experiments.helpers import DAY, T, experiment_rules, opt_in, users_in
+from tests.experiments.scenario import DAY, T, experiment_rules, opt_in, users_in
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from cdp_plugin.pipeline import Pipeline
 from cdp_plugin.rules.model.experiments import HOLDOUT
 from tests.conftest import MakePipeline
 from tests.events import ALL_GRANTED, track
-from tests.experiments.helpers import T, experiment_rules, opt_in, users_in
+from tests.experiments.scenario import T, experiment_rules, opt_in, users_in
 
 
 @pytest.fixture

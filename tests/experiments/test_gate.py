@@ -13,7 +13,7 @@ from cdp_plugin.rules.model.experiments import HOLDOUT, Experiment
 from cdp_plugin.types import ContactRequest
 from tests.conftest import MakePipeline, assert_audit_verifies, audit_records
 from tests.events import track
-from tests.experiments.helpers import DAY, EXPERIMENTS, T, experiment_rules, opt_in, users_in
+from tests.experiments.scenario import DAY, EXPERIMENTS, T, experiment_rules, opt_in, users_in
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""A rules directory with test experiments, and consent helpers for the gate tests."""
+"""A rules directory with test experiments, and the consent and subjects the gate tests use."""
 
 from __future__ import annotations
 
