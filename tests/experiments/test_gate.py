@@ -243,3 +243,12 @@ def test_blocking_the_built_in_leaves_subjects_unassigned(make_pipeline: MakePip
     answer = pipeline.may_contact(user, "email", at=T, experiment="copy")
     assert (answer.allowed, answer.reason) == (False, "experiment.unassigned")
     assert pipeline.runtime.store.experiment_subject("copy", _key(pipeline, user)) is None
+
+
+def test_a_plugin_may_hold_a_subject_out(make_pipeline: MakePipeline, tmp_path: Path) -> None:
+    pipeline = make_pipeline(FixedVariant(HOLDOUT), rules_dir=experiment_rules(tmp_path))
+    [user] = users_in(pipeline, "copy", "question", 1)  # the keyed hash would send to it
+    opt_in(pipeline, user)
+    answer = pipeline.may_contact(user, "email", at=T, experiment="copy")
+    assert (answer.allowed, answer.reason) == (False, "holdout")
+    assert pipeline.runtime.store.sends_since(_key(pipeline, user), "email", T - DAY) == []
