@@ -1,6 +1,6 @@
 """The per-event decision path: validate, deduplicate, resolve consent, decide,
-minimize, update segments, audit; and the quarantine of events that wait for
-consent.
+minimize, update segments, audit, attribute experiment conversions; and the
+quarantine of events that wait for consent.
 
 Only an event whose outcome is ``FORWARDED`` leaves, as the minimized
 payload; a deciding or transforming hook that raises, or an ``ALLOW`` for a
@@ -25,6 +25,7 @@ from cdp_plugin.audit.records import (
 )
 from cdp_plugin.errors import InvalidEvent, PluginError
 from cdp_plugin.events import decode_line, linked_ids, parse_event
+from cdp_plugin.experiments.attribution import attribute_conversions
 from cdp_plugin.forwarding import annotated
 from cdp_plugin.minimization.pii_guard import redact
 from cdp_plugin.types import (
@@ -133,6 +134,7 @@ class EventDecisions(PipelineCore):
         destinations = self._destinations(decision.purposes)
         entry = self._audit_decision(event, decision, consent, summary, changes, destinations,
                                      chosen_by)
+        attribute_conversions(self.hooks, event, decision, self._message_key(event.message_id))
         for change in changes:
             self.hooks.announce_segment_changed(change)
         deliveries = {name: annotated(payload, event.payload, consent)

@@ -47,6 +47,7 @@ from cdp_plugin.types import (
 
 if TYPE_CHECKING:
     from cdp_plugin.delivery.targets import TargetFactory
+    from cdp_plugin.rules.model.experiments import Experiment
 
 
 class HookRunner:
@@ -107,6 +108,23 @@ class HookRunner:
         answer: ContactDecision | None = self.pm.hook.cdp_check_contact(
             request=request, runtime=self.runtime)
         return answer
+
+    def assign_variant(self, request: ContactRequest, experiment: Experiment) -> str | None:
+        """``cdp_assign_variant``: the arm the first answering plugin chose, or None.
+
+        Raises PluginError naming the plugin if one raises, and PluginError
+        (plugin ``unknown``) if the chosen name is neither one of the
+        experiment's variants nor ``holdout``.
+        """
+        arm = self.pm.hook.cdp_assign_variant(request=request, experiment=experiment,
+                                              runtime=self.runtime)
+        if arm is None:
+            return None
+        if not isinstance(arm, str) or arm not in experiment.arms:
+            # firstresult does not say which plugin answered (as for export sections).
+            raise PluginError("unknown", "cdp_assign_variant",
+                              ValueError("the chosen arm is not one of the experiment's"))
+        return arm
 
     def write_audit(self, record: AuditRecord) -> AuditEntry | None:
         """``cdp_write_audit``: the accepted entry, or None if no plugin wrote it.

@@ -7,9 +7,10 @@ loop by :class:`cdp_plugin.hookpolicy.CdpPluginManager`:
 
 * **Deciding and transforming hooks** (``cdp_resolve_consent``,
   ``cdp_decide``, ``cdp_minimize_event``, ``cdp_update_segments``,
-  ``cdp_record_consent``, ``cdp_check_contact``, ``cdp_write_audit``) fail
-  closed: if any implementation raises, the event is not forwarded (or the
-  contact is refused) and a ``plugin.error`` audit record names the plugin.
+  ``cdp_record_consent``, ``cdp_check_contact``, ``cdp_assign_variant``,
+  ``cdp_write_audit``) fail closed: if any implementation raises, the event
+  is not forwarded (or the contact is refused) and a ``plugin.error`` audit
+  record names the plugin.
 * **Subject-state hooks** (``cdp_apply_consent_change``, ``cdp_tick``,
   ``cdp_export_subject``, ``cdp_erase_subject``) let a stage keep what it
   derives about subjects to itself: the host never reads or writes that
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
 
     from cdp_plugin.audit.records import AuditRecord
     from cdp_plugin.delivery.targets import TargetFactory
+    from cdp_plugin.rules.model.experiments import Experiment
     from cdp_plugin.runtime import Runtime
     from cdp_plugin.types import (
         AuditEntry,
@@ -171,6 +173,29 @@ def cdp_check_contact(request: ContactRequest, runtime: Runtime) -> ContactDecis
     purpose, the channel opt-in, the topic subscription, the frequency cap
     (recording the send when allowed and ``request.record``) and quiet hours
     in the subject's time zone.
+    """
+
+
+@_hookspec(firstresult=True)
+def cdp_assign_variant(request: ContactRequest, experiment: Experiment,
+                       runtime: Runtime) -> str | None:
+    """Choose the arm of ``request.subject_key`` in ``experiment``: one of its
+    variant names, or ``"holdout"`` (never contacted for it).
+
+    Called by :meth:`Pipeline.may_contact` with ``experiment=``, once per
+    subject and experiment: the first time the subject is asked about while the
+    experiment runs, after the gate found that its consent allows
+    ``experiment.purpose`` and that it is eligible. The host stores the arm,
+    so later requests reuse it without calling the hook, and audits the
+    assignment (``experiment.assigned``); it refuses holdout subjects itself.
+    The first non-``None`` result wins; the built-in
+    :mod:`cdp_plugin.stages.experiments` answers last (``trylast``) with a
+    keyed hash of the subject pseudonym and ``experiment.salt``, so a plugin
+    may ask an outside service (GrowthBook, Optimizely) first. A name that is
+    neither a variant nor ``"holdout"``, or an implementation that raises, is a
+    plugin error: the answer is no (``plugin_error``) and nothing is assigned.
+    If every implementation returns ``None`` the answer is no
+    (``experiment.unassigned``).
     """
 
 

@@ -18,6 +18,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "cdp_plugin.stages.minimization",
     "cdp_plugin.stages.segmentation",
     "cdp_plugin.stages.activation",
+    "cdp_plugin.stages.experiments",
     "cdp_plugin.stages.audit",
     "cdp_plugin.delivery.kinds",
 )

@@ -12,6 +12,7 @@ from cdp_plugin.audit.records import ActivationChecked, ConsentRecorded, Purpose
 from cdp_plugin.delivery.cancel import cancel_queued
 from cdp_plugin.errors import PluginError
 from cdp_plugin.event_decisions import EventDecisions
+from cdp_plugin.experiments.gate import check_experiment_contact
 from cdp_plugin.types import (
     ConsentResult,
     ConsentState,
@@ -72,17 +73,25 @@ class SubjectRequests(EventDecisions):
 
     def may_contact(self, subject_id: str, channel: str, topic: str | None = None, *,
                     purpose: str = "marketing", at: datetime | None = None,
-                    record: bool = True) -> ContactDecision:
+                    record: bool = True, experiment: str | None = None) -> ContactDecision:
         """The activation gate, audited: may this subject be contacted now?
 
-        A failing gate plugin answers no (``plugin_error``), never yes.
+        With ``experiment`` (a name from ``rules/experiments.yaml``) the send
+        belongs to that experiment: the answer names the subject's variant and
+        its attributes, or refuses a holdout subject (``holdout``), a subject
+        the experiment may not reach, or an experiment that is unknown or not
+        running (:mod:`cdp_plugin.experiments.gate`). A failing gate or
+        assignment plugin answers no (``plugin_error``), never yes.
         """
         request = ContactRequest(self.runtime.pseudonymizer.subject(subject_id), channel,
-                                 at or self.clock(), topic, purpose, record)
+                                 at or self.clock(), topic, purpose, record, experiment)
         with self.unit_of_work():
             try:
-                answer = (self.hooks.check_contact(request)
-                          or ContactDecision(False, "no_gate"))
+                if experiment is None:
+                    answer = (self.hooks.check_contact(request)
+                              or ContactDecision(False, "no_gate"))
+                else:
+                    answer = check_experiment_contact(self.hooks, request)
             except PluginError as exc:
                 answer = ContactDecision(False, "plugin_error")
                 self.hooks.audit_plugin_error(exc, request.subject_key)

@@ -264,7 +264,9 @@ class ContactRequest:
 
     ``purpose`` is what the message serves (``marketing`` for campaigns).
     When ``record`` is true and the answer is yes, the send counts against
-    the channel's frequency cap.
+    the channel's frequency cap. ``experiment`` names the experiment the send
+    belongs to (``rules/experiments.yaml``), if any: the answer then names the
+    subject's variant, or refuses a holdout subject.
     """
 
     subject_key: str
@@ -273,6 +275,7 @@ class ContactRequest:
     topic: str | None = None
     purpose: str = "marketing"
     record: bool = True
+    experiment: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,11 +283,22 @@ class ContactDecision:
     """The activation gate's answer with a stable reason code (``ok``,
     ``purpose.denied``, ``channel.denied``, ``topic.unsubscribed``,
     ``frequency_cap``, ``quiet_hours``...). ``retry_after`` says when a
-    time-bound refusal (cap, quiet hours) ends, if known."""
+    time-bound refusal (cap, quiet hours) ends, if known.
+
+    For a request about an experiment, ``experiment`` repeats its name once the
+    subject is assigned; an allowed answer names the ``variant`` to send and its
+    ``attributes`` (from ``rules/experiments.yaml``), a refusal with reason
+    ``holdout`` means the subject is held out. Other experiment reasons:
+    ``unknown_experiment``, ``experiment_not_running``,
+    ``experiment.purpose_mismatch``, ``experiment.not_eligible``,
+    ``experiment.unassigned``, ``experiment.arm_removed``, ``invalid_time``."""
 
     allowed: bool
     reason: str
     retry_after: datetime | None = None
+    experiment: str | None = None
+    variant: str | None = None
+    attributes: Mapping[str, Any] = field(default_factory=_empty)
 
 
 class Status(enum.StrEnum):

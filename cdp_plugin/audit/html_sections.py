@@ -334,9 +334,24 @@ def _other(report: Mapping[str, Any]) -> str:
               empty="none: every record kind was interpreted"),
     )
 
+def _experiments(report: Mapping[str, Any]) -> str:
+    data = report.get("experiments") or {}
+    rows = [(name, arm, counts["assigned"], counts["exposed"], counts["converted"],
+             counts["revenue"])
+            for name, experiment in data.items() for arm, counts in experiment["arms"].items()]
+    return section(
+        "experiments", "10. Experiments",
+        "<p>Subjects assigned, exposed (for the holdout: the send withheld) and converting, "
+        "per experiment and arm, counted from the audit log. The statistics are in "
+        "<code>cdp-plugin experiments report</code>.</p>",
+        table(["experiment", "arm", "assigned", "exposed", "converted", "revenue"], rows,
+              (2, 3, 4, 5), empty="no experiment records"),
+    )
+
+
 _SECTIONS: tuple[Callable[[Mapping[str, Any]], str], ...] = (
     _header, _summary, _decisions, _rejections, _consent, _segments, _rules, _reconsent,
-    _errors, _minimization, _other)
+    _errors, _minimization, _other, _experiments)
 
 
 def render_sections(report: Mapping[str, Any]) -> list[str]:

@@ -20,8 +20,10 @@ duplicates), ``consent`` (rates per purpose, overall and per jurisdiction),
 ``reconsent``, ``errors`` (plugin errors, audit repairs), ``minimization``,
 ``operations`` (activation checks, preference webhooks, double opt-in,
 subject exports and erasures, the notice outbox, retention sweeps, and a
-timeline of erasures, incomplete scrubs, dead letters and sweeps) and
-``other`` (lifecycle records and record kinds this report does not know).
+timeline of erasures, incomplete scrubs, dead letters and sweeps),
+``experiments`` (assigned, exposed and converted subjects and revenue per
+experiment and arm) and ``other`` (lifecycle records and record kinds this
+report does not know).
 
 Finding, reading and verifying the logs is :mod:`cdp_plugin.audit.report_logs`;
 its public functions are importable from here too.
@@ -56,6 +58,7 @@ from cdp_plugin.audit.reporting.common import (
 )
 from cdp_plugin.audit.reporting.consent import consent_section, reconsent_section
 from cdp_plugin.audit.reporting.decisions import decisions_section, rejections_section
+from cdp_plugin.audit.reporting.experiments import ExperimentCounters, experiments_section
 from cdp_plugin.audit.reporting.minimization import minimization_section
 from cdp_plugin.audit.reporting.operations import errors_section, other_section
 from cdp_plugin.audit.reporting.records import HANDLERS, unpack_decisions
@@ -123,6 +126,7 @@ class ReportAggregator:
     rules_loads: list[_RulesLoad] = field(default_factory=list)
     rules_changes: list[_RulesChange] = field(default_factory=list)
     operations: OperationCounters = field(default_factory=OperationCounters)
+    experiments: ExperimentCounters = field(default_factory=ExperimentCounters)
     _hour_ok: dict[str, bool] = field(default_factory=dict)
 
     def add(self, record: Record, log: str = "") -> str | None:
@@ -175,6 +179,7 @@ class ReportAggregator:
             "errors": errors_section(self),
             "minimization": minimization_section(self),
             "operations": operations_section(self),
+            "experiments": experiments_section(self),
             "other": other_section(self),
         }
         sections["time"] = {"first": self.first_ts, "last": self.last_ts,

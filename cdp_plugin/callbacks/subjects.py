@@ -13,12 +13,13 @@ and topic is appended to the ledger (so nothing captured before it can be
 used again, and the ledger keeps its pseudonymous evidence); the subject's
 data keys are deleted (crypto-shredding: every ``enc1:`` value of the
 subject, wherever a copy went, stops decrypting); the preferences,
-quarantined events (raw events), recorded sends and double opt-in requests
-are deleted, and each stage deletes what it holds (``cdp_erase_subject``;
-segmentation: the profile). Identities an event linked to the subject (the
-anonymous id of an identify, an alias's previous id; ``Store.linked_identities``)
-lose their quarantined events and their data keys too, since those hold
-what the subject sent before it was identified, and the links go. Every
+quarantined events (raw events), recorded sends, double opt-in requests and
+experiment rows (arm, exposure, conversion) are deleted, and each stage
+deletes what it holds (``cdp_erase_subject``; segmentation: the profile).
+Identities an event linked to the subject (the anonymous id of an identify,
+an alias's previous id; ``Store.linked_identities``) lose their quarantined
+events, data keys and experiment rows too, since those hold what the
+subject sent before it was identified, and the links go. Every
 configured destination is sent an erasure notice; a ``subject.erased``
 audit record and a tombstone pointing at it prove the erasure. Afterwards
 the store's files are scrubbed of the deleted rows where the backend allows it.
@@ -44,7 +45,7 @@ from cdp_plugin.keys.keyring import Keyring
 from cdp_plugin.pipeline import Pipeline
 from cdp_plugin.stages.consent import RESIDENCY
 from cdp_plugin.storage.base import OptInRequest, QuarantinedEvent
-from cdp_plugin.storage.records import QueuedDelivery
+from cdp_plugin.storage.records import ExperimentSubject, QueuedDelivery
 from cdp_plugin.subject_requests import ERASURE_SOURCE
 from cdp_plugin.types import ConsentUpdate
 
@@ -134,8 +135,9 @@ def export_subject(pipeline: Pipeline, subject_id: str, now: datetime, *,
     Sections: consent (current state and full history), preferences,
     quarantined events (as received, the linked identities' too), the number
     of linked identities, forwarded counts, double opt-in
-    requests, queued notices, earlier erasures and the deliveries to
-    destinations (with what each was or will be sent), then those of the stages
+    requests, queued notices, earlier erasures, the deliveries to
+    destinations (with what each was or will be sent) and the experiments
+    (arm, first exposure, conversion, revenue), then those of the stages
     (``cdp_export_subject``; segmentation: segments with the clauses that
     hold now, and features). ``webhook`` is the request's ``(id, digest)``: a
     known id raises ReplayedWebhook, even with the same digest (an export is
@@ -178,6 +180,8 @@ def export_subject(pipeline: Pipeline, subject_id: str, now: datetime, *,
                          for t in store.tombstones(subject_key)],
             "deliveries": [_delivery(d) for key in (subject_key, *linked)
                            for d in store.delivery_list(subject_key=key)],
+            "experiments": [_experiment(row) for key in (subject_key, *linked)
+                            for row in store.experiment_subjects_of(key)],
         }
         export.update(pipeline.hooks.export_subject(subject_key, now, taken=export))
         segments = export.get("segments") or []
@@ -192,6 +196,15 @@ def _delivery(delivery: QueuedDelivery) -> dict[str, Any]:
             "attempts": delivery.attempts, "queued_at": delivery.created_at.isoformat(),
             "purposes": list(delivery.purposes),
             "payload": json.loads(delivery.payload) if delivery.payload else None}
+
+
+def _experiment(row: ExperimentSubject) -> dict[str, Any]:
+    """An experiment row as its access export shows it."""
+    return {"experiment": row.experiment, "arm": row.arm,
+            "assigned_at": row.assigned_at.isoformat(),
+            "first_exposed_at": row.first_exposed_at.isoformat() if row.first_exposed_at else None,
+            "converted": row.converted, "revenue": row.revenue,
+            "converted_at": row.converted_at.isoformat() if row.converted_at else None}
 
 
 def erase_subject(pipeline: Pipeline, settings: CallbackSettings, subject_id: str,
@@ -233,6 +246,7 @@ def erase_subject(pipeline: Pipeline, settings: CallbackSettings, subject_id: st
             "linked_data_keys": sum(Keyring(store, runtime.pseudonymizer.master_keys).erase(key)
                                     for key in linked),
             "deliveries": store.delivery_delete([subject_key, *linked]),
+            "experiments": store.experiment_delete([subject_key, *linked]),
             "identity_links": store.delete_links(subject_key),
         }
         for kind, count in pipeline.hooks.erase_subject(subject_key, now).items():

@@ -13,6 +13,7 @@ from cdp_plugin.cli import (
     audit,
     consent,
     delivery,
+    experiments,
     gateway,
     init,
     keys,
@@ -35,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in (run, init, rules, consent, segments, audit, keys, retention, subject, serve,
-                   gateway, delivery, plugins):
+                   gateway, delivery, experiments, plugins):
         module.register(commands)
     return parser
 

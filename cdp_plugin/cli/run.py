@@ -8,18 +8,24 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
 from cdp_plugin.cli.common import Progress, Summary, add_config_options, config_from_args
+from cdp_plugin.cli.demo_experiments import (
+    arms_as_json,
+    render,
+    run_demo_experiments,
+    write_html,
+)
 from cdp_plugin.delivery.config import DeliveryPlan, plan_for
 from cdp_plugin.delivery.queue import hand_over
 from cdp_plugin.delivery.targets import JsonlTarget
 from cdp_plugin.errors import ConfigError
 from cdp_plugin.gateway.envelope import jsonl_batch
 from cdp_plugin.pipeline import Pipeline
-from cdp_plugin.synthetic import generate_stream
+from cdp_plugin.synthetic import DEFAULT_START, generate_stream
 
 BATCH_SIZE = 500
 
@@ -146,6 +152,7 @@ def demo_command(args: argparse.Namespace) -> int:
     events_path = demo_dir / "events.jsonl"
     summary = Summary()
     preferences = 0
+    subjects: dict[str, None] = {}  # those with a preference-center choice, in stream order
     with ExitStack() as stack:
         forwarded_path.unlink(missing_ok=True)  # a fresh demo, like its store
         out = JsonlTarget(forwarded_path)
@@ -169,10 +176,36 @@ def demo_command(args: argparse.Namespace) -> int:
                     out.write(o.event for o in released if o.event is not None)
                 summary.add_released(released)
                 preferences += 1
+                subjects[item.preference.subject_id] = None
         _process(pipeline, batch, out, summary)
+
+        def process(events: list[dict[str, Any]]) -> None:
+            for event in events:
+                raw_out.write(json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+                              + "\n")
+            _process(pipeline, list(events), out, summary)
+
+        # After the stream, so the stream's own events and outcomes stay as they were.
+        experiments = run_demo_experiments(pipeline, list(subjects),
+                                           DEFAULT_START + timedelta(days=args.days),
+                                           args.seed, process)
         progress.finish(summary.processed)
         audit_dir = pipeline.runtime.audit_log.directory
-    summary.emit(args.json)
+        experiments_text = render(pipeline, experiments)
+        html_path = demo_dir / "experiments.html"
+        html_path.unlink(missing_ok=True)
+        html_written = write_html(pipeline, experiments, html_path)
+    if args.json:
+        print(json.dumps({**summary.as_dict(), "experiments": arms_as_json(experiments)},
+                         sort_keys=True))
+    else:
+        summary.emit(False)
+        print(experiments_text)
+        if html_written:
+            print(f"\nexperiments report          {html_path}")
+        else:
+            print(f"\nexperiments report          cdp-plugin experiments report --store "
+                  f"{store_path}")
     if not args.json:
         print(f"\npreference updates applied  {preferences}")
         print(f"input events                {events_path}")

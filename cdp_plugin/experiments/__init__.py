@@ -1,1 +1,2 @@
-"""Experiments: the statistics and analysis of variant comparisons."""
+"""Experiments: variant and holdout assignment at the activation gate, exposures,
+conversions, and the statistics that compare the arms."""

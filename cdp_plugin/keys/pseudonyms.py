@@ -25,6 +25,7 @@ class Pseudonymizer:
         self._subject_key = derive_key(keys.pseudonym.secret, "subject-pseudonym/v1")
         self._field_key = derive_key(keys.current.secret, "field-hash/v1")
         self._message_key = derive_key(keys.pseudonym.secret, "message-id/v1")
+        self._assignment_key = derive_key(keys.pseudonym.secret, "experiment-assignment/v1")
         self.key_id = hashlib.sha256(self._field_key).hexdigest()[:8]
 
     def subject(self, subject_id: str) -> str:
@@ -39,6 +40,14 @@ class Pseudonymizer:
         a replay is still recognised after the current master key changes."""
         digest = hmac.new(self._message_key, message_id.encode(), hashlib.sha256).hexdigest()
         return "m_" + digest[:32]
+
+    def assignment(self, salt: str, subject_key: str) -> bytes:
+        """The keyed hash (HMAC-SHA256, 32 bytes) that places ``subject_key`` in
+        the experiment salted ``salt``. Keyed like subject pseudonyms, so it is
+        the same in every worker and survives key rotation, and no one without
+        the key can predict or steer an assignment."""
+        message = salt.encode() + b"\0" + subject_key.encode()
+        return hmac.new(self._assignment_key, message, hashlib.sha256).digest()
 
     def field(self, value: str) -> str:
         """A keyed pseudonym of a field value, prefixed with the key id."""

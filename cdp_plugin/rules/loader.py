@@ -1,4 +1,4 @@
-"""Load the rules directory: read, parse, validate and cross-check all four files at once.
+"""Load the rules directory: read, parse, validate and cross-check all the files at once.
 
 :func:`load_rules` either returns a complete :class:`RuleSet` or raises one
 :class:`RulesError` listing every problem in every file, each with the file,
@@ -18,7 +18,7 @@ import yaml
 from marshmallow import Schema, ValidationError
 
 from cdp_plugin.errors import RuleProblem, RulesError
-from cdp_plugin.rules.model import RuleSet
+from cdp_plugin.rules.model import ExperimentRules, RuleSet
 from cdp_plugin.rules.retention import (
     RETENTION_FILE,
     RetentionFileSchema,
@@ -31,13 +31,15 @@ from cdp_plugin.rules.schemas import (
     PurposesFileSchema,
     SegmentsFileSchema,
 )
+from cdp_plugin.rules.schemas.experiments import ExperimentsFileSchema
 
 PURPOSES_FILE = "purposes.yaml"
 JURISDICTIONS_FILE = "jurisdictions.yaml"
 MINIMIZATION_FILE = "minimization.yaml"
 SEGMENTS_FILE = "segments.yaml"
+EXPERIMENTS_FILE = "experiments.yaml"
 RULE_FILES: tuple[str, ...] = (PURPOSES_FILE, JURISDICTIONS_FILE, MINIMIZATION_FILE, SEGMENTS_FILE)
-OPTIONAL_FILES: tuple[str, ...] = (RETENTION_FILE,)
+OPTIONAL_FILES: tuple[str, ...] = (RETENTION_FILE, EXPERIMENTS_FILE)
 """Files that may be absent (their defaults apply); when present they are validated too."""
 
 WHOLE_FILE = "<file>"
@@ -48,7 +50,8 @@ _KeyPath = tuple[Any, ...]
 
 def load_rules(directory: str | os.PathLike[str], extra_features: Collection[str] = ()) -> RuleSet:
     """Load ``purposes.yaml``, ``jurisdictions.yaml``, ``minimization.yaml`` and
-    ``segments.yaml``, and ``retention.yaml`` when present (defaults otherwise).
+    ``segments.yaml``, and ``retention.yaml`` and ``experiments.yaml`` when present
+    (defaults otherwise; no experiments without the file).
 
     ``extra_features`` extends the features segment conditions may use beyond
     the core ones and those the ``counts`` section provides.
@@ -84,6 +87,8 @@ def load_rules(directory: str | os.PathLike[str], extra_features: Collection[str
         SEGMENTS_FILE: SegmentsFileSchema(known_purposes, extra_features),
         RETENTION_FILE: RetentionFileSchema(longest_cap_days(
             purposes_document.data if purposes_document else None)),
+        EXPERIMENTS_FILE: ExperimentsFileSchema(
+            known_purposes, _data(documents.get(SEGMENTS_FILE)), extra_features),
     }
     loaded: dict[str, Any] = {}
     for name, document in documents.items():
@@ -112,6 +117,7 @@ def load_rules(directory: str | os.PathLike[str], extra_features: Collection[str
         file_hashes=MappingProxyType(hashes),
         version=_version(hashes),
         retention=loaded.get(RETENTION_FILE, RetentionRules()),
+        experiments=loaded.get(EXPERIMENTS_FILE, ExperimentRules()),
     )
 
 
@@ -134,6 +140,11 @@ class _Document:
             if line is not None:
                 return line
         return None
+
+
+def _data(document: _Document | None) -> Any:
+    """The parsed contents of a file, or None if it is missing or did not parse."""
+    return None if document is None else document.data
 
 
 def _declared_destinations(document: _Document | None) -> frozenset[str] | None:

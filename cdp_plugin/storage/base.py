@@ -23,6 +23,7 @@ from cdp_plugin.storage.contracts import (
     CallbackStore,
     ConsentLedger,
     DeliveryQueue,
+    ExperimentStore,
     IdentityLinks,
     KeyStore,
     MessageDedup,
@@ -88,6 +89,7 @@ class Store(
     SendLog,
     CallbackStore,
     DeliveryQueue,
+    ExperimentStore,
     SegmentStore,
     RetentionStore,
 ):

@@ -191,3 +191,39 @@ class SegmentDay:
     size: int
     entered: int
     exited: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentSubject:
+    """Where one subject (by pseudonym) stands in one experiment.
+
+    ``arm`` is a variant name or ``holdout``, fixed when the subject was first
+    assigned (``assigned_at``). ``first_exposed_at`` is the first send the gate
+    allowed for the experiment (for the holdout: the first send it withheld),
+    None until then. ``converted`` and ``converted_at`` (the first conversion)
+    follow the primary metric; ``revenue`` is the sum of the revenue
+    attributed to the subject (0 for a ``count: once`` metric).
+    """
+
+    experiment: str
+    subject_key: str
+    arm: str
+    assigned_at: datetime
+    first_exposed_at: datetime | None = None
+    converted: bool = False
+    revenue: float = 0.0
+    converted_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentArm:
+    """One arm's totals in one experiment: subjects assigned, exposed, converted
+    (exposed and converted), and the sum and the sum of squares of the revenue
+    per exposed subject."""
+
+    arm: str
+    assigned: int
+    exposed: int
+    converted: int
+    revenue_sum: float
+    revenue_sum_squares: float

@@ -1,7 +1,7 @@
 """A scenario that makes the pipeline and the callbacks write every audit record kind.
 
 :func:`write_every_kind` drives public entry points only (events, consent,
-activation, the scheduled jobs, the callback endpoints, the outbox, a log
+activation, experiments, the scheduled jobs, the callback endpoints, the outbox, a log
 reopened after crash damage) and returns every record written, in order, as
 the writer stored it. :func:`normalized` replaces what differs between runs
 (the writer's ``ts``, the random double opt-in request ids) so two runs can be
@@ -147,6 +147,17 @@ def _scheduled(pipeline: Pipeline, clock: _Clock) -> None:
     pipeline.rotate_keys()
 
 
+def _experiments(pipeline: Pipeline) -> None:
+    """A send in the shipped replenishment timing test (assigned, exposed), then an
+    order within its window (converted)."""
+    pipeline.record_consent(ConsentUpdate("user-gus", T0, "preference_center",
+                                          {"marketing": True}, channels={"email": True}))
+    pipeline.may_contact("user-gus", "email", at=T0 + timedelta(hours=3),
+                         experiment="replenishment_timing")
+    assert pipeline.process(track("m-x-1", "user-gus", consent=ALL_GRANTED,
+                                  timestamp="2026-11-21T10:00:00Z")).forwarded
+
+
 def _deliveries(pipeline: Pipeline, clock: _Clock) -> None:
     """Events queued for a ``segment`` target: delivered, retried, dead-lettered,
     requeued and delivered, and one cancelled by a withdrawal."""
@@ -236,6 +247,7 @@ def write_every_kind(make_pipeline: MakePipeline, config: Config) -> list[dict[s
     _events(pipeline)
     _segments(pipeline)
     _scheduled(pipeline, clock)
+    _experiments(pipeline)
     _deliveries(pipeline, clock)
     _callbacks(client, clock)
     pipeline.close()

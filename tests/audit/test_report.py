@@ -29,7 +29,7 @@ SECTION_HEADINGS = (
     "2. Drops, quarantines, invalid events and duplicates",
     "3. Consent rates by purpose and jurisdiction", "4. Segment sizes and drift",
     "5. Rule-set changes", "6. Subjects due for re-consent", "7. Errors and audit log repairs",
-    "8. Minimization", "9. Lifecycle and other records",
+    "8. Minimization", "9. Lifecycle and other records", "10. Experiments",
 )
 FILES_V1 = {"a.yaml": "1" * 64, "b.yaml": "2" * 64}
 FILES_V2 = {"a.yaml": "1" * 64, "b.yaml": "4" * 64, "c.yaml": "3" * 64}

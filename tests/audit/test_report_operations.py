@@ -51,9 +51,14 @@ def test_no_kind_the_plugin_writes_is_left_uninterpreted(report: dict[str, Any])
 
 def test_activation_checks(report: dict[str, Any]) -> None:
     assert report["operations"]["activation"] == {
-        "checks": 1, "allowed": 0, "refused": 1,
+        "checks": 2, "allowed": 1, "refused": 1,
         "refused_by_reason": {"purpose.unknown": 1},
-        "by_channel": {"email": {"allowed": 0, "refused": 1}}}
+        "by_channel": {"email": {"allowed": 1, "refused": 1}}}
+
+
+def test_experiments_are_counted_per_arm(report: dict[str, Any]) -> None:
+    assert report["experiments"] == {"replenishment_timing": {"arms": {"evening": {
+        "assigned": 1, "exposed": 1, "converted": 1, "revenue": 0.0}}}}
 
 
 def test_preference_webhooks_caps_and_double_opt_in(report: dict[str, Any]) -> None:
@@ -68,7 +73,7 @@ def test_subject_exports_and_erasures(report: dict[str, Any]) -> None:
     assert subjects["deleted"] == {"optin_requests": 1, "profile": 1, "preferences": 1,
                                    "data_keys": 0, "quarantined_events": 0, "sends": 0,
                                    "linked_quarantined_events": 0, "linked_data_keys": 0,
-                                   "identity_links": 0, "deliveries": 0}
+                                   "identity_links": 0, "deliveries": 0, "experiments": 0}
     assert subjects["scrubs"] == {"complete": 1, "incomplete": 0}
     assert report["other"]["subjects_erased"] == 1
 

@@ -1,0 +1,1 @@
+"""Experiments: the rules file, assignment at the gate, exposure, conversions, reports."""

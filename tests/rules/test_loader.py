@@ -71,7 +71,7 @@ def rule_index(rules: RuleSet, name: str) -> int:
 
 
 def test_shipped_rules_load_completely(shipped: RuleSet) -> None:
-    assert set(shipped.file_hashes) == {*RULE_FILES, "retention.yaml"}
+    assert set(shipped.file_hashes) == {*RULE_FILES, "retention.yaml", "experiments.yaml"}
     assert shipped.retention.dedup_days == 30
     assert len(shipped.version) == 16
     assert int(shipped.version, 16) >= 0

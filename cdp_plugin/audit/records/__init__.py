@@ -57,6 +57,11 @@ from cdp_plugin.audit.records.events import (
     SegmentChanged,
     SegmentMove,
 )
+from cdp_plugin.audit.records.experiments import (
+    ExperimentAssigned,
+    ExperimentConverted,
+    ExperimentExposed,
+)
 from cdp_plugin.audit.records.lifecycle import (
     AuditRepair,
     KeysRotated,
@@ -74,7 +79,8 @@ RECORD_TYPES: tuple[type[AuditRecord], ...] = (
     SubjectExported, SubjectErased, SubjectScrubbed, OutboxQueued, OutboxAttempt,
     OutboxDelivered, OutboxRetry, OutboxDeadLettered, DeliveryQueued, DeliveryAttempt,
     DeliveryDelivered, DeliveryRetry, DeliveryDeadLettered, DeliveryCancelled, DeliveryRequeued,
-    RetentionSwept, KeysRotated, AuditRepair,
+    RetentionSwept, KeysRotated, AuditRepair, ExperimentAssigned, ExperimentExposed,
+    ExperimentConverted,
 )
 
 REGISTRY: Mapping[str, type[AuditRecord]] = MappingProxyType(
@@ -104,7 +110,8 @@ __all__ = [
     "RECORD_TYPES", "REGISTRY", "ActivationChecked", "AuditRecord", "AuditRepair",
     "ConsentRecorded", "DeliveryAttempt", "DeliveryCancelled", "DeliveryDeadLettered",
     "DeliveryDelivered", "DeliveryOutcome", "DeliveryQueued", "DeliveryRequeued", "DeliveryRetry",
-    "EventDecision", "EventDuplicate", "EventInvalid", "FrequencyCapsStored",
+    "EventDecision", "EventDuplicate", "EventInvalid", "ExperimentAssigned",
+    "ExperimentConverted", "ExperimentExposed", "FrequencyCapsStored",
     "KeysRotated", "OptinCancelled", "OptinConfirmed", "OptinRequested", "OutboxAttempt",
     "OutboxDeadLettered", "OutboxDelivered", "OutboxOutcome", "OutboxQueued", "OutboxRetry",
     "PluginFailed", "PreferencesReceived", "PurposeChange", "QuarantinePurged",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from cdp_plugin.audit.reporting import activity
+from cdp_plugin.audit.reporting import activity, experiments
 from cdp_plugin.audit.reporting.common import (
     MAX_LISTED,
     NO_JURISDICTION,
@@ -238,6 +238,9 @@ HANDLERS: dict[str, Callable[[ReportAggregator, Record, str | None, str], None]]
     "outbox.dead_lettered": activity.outbox_outcome,
     **dict.fromkeys(activity.DELIVERY_STEPS, activity.delivery),
     "retention.swept": activity.retention_swept,
+    "experiment.assigned": experiments.assigned,
+    "experiment.exposed": experiments.exposed,
+    "experiment.converted": experiments.converted,
 }
 """The record kinds the report knows (every kind the plugin writes); any other kind is
 only counted, under ``other``."""

@@ -8,7 +8,7 @@ bounded least-recently-used cache, because event names are chosen by senders and
 their number is unbounded.
 
 One module per rules file (:mod:`.purposes`, :mod:`.jurisdictions`,
-:mod:`.minimization`, :mod:`.segments`), the pieces they share in
+:mod:`.minimization`, :mod:`.segments`, :mod:`.experiments`), the pieces they share in
 :mod:`.common`, and here the :class:`RuleSet` that holds them all. Every name
 is re-exported here, so callers import from the package.
 """
@@ -16,10 +16,11 @@ is re-exported here, so callers import from the package.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from cdp_plugin.rules.model.common import MEMO_SIZE, EventMatch
+from cdp_plugin.rules.model.experiments import ExperimentRules
 from cdp_plugin.rules.model.jurisdictions import CONSENT_MODELS, Jurisdiction, JurisdictionRules
 from cdp_plugin.rules.model.minimization import (
     ACTION_PARAMETERS,
@@ -69,6 +70,7 @@ __all__ = [
     "Choice",
     "ConsentPolicy",
     "EventMatch",
+    "ExperimentRules",
     "FeatureSettings",
     "FieldRule",
     "FrequencyCap",
@@ -107,3 +109,4 @@ class RuleSet:
     file_hashes: Mapping[str, str]
     version: str
     retention: RetentionRules
+    experiments: ExperimentRules = field(default_factory=ExperimentRules)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from cdp_plugin.storage.contracts.callbacks import CallbackStore
 from cdp_plugin.storage.contracts.consent import ConsentLedger
 from cdp_plugin.storage.contracts.deliveries import DeliveryQueue
+from cdp_plugin.storage.contracts.experiments import ExperimentStore
 from cdp_plugin.storage.contracts.keys import KeyStore
 from cdp_plugin.storage.contracts.links import IdentityLinks
 from cdp_plugin.storage.contracts.messages import MessageDedup
@@ -19,6 +20,7 @@ __all__ = [
     "CallbackStore",
     "ConsentLedger",
     "DeliveryQueue",
+    "ExperimentStore",
     "IdentityLinks",
     "KeyStore",
     "MessageDedup",

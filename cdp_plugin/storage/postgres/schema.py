@@ -124,6 +124,20 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (destination, status, id)",
     "CREATE INDEX IF NOT EXISTS deliveries_subject ON deliveries "
     "(subject_key, destination, status, id)",
+    # Experiments: each subject's arm, first exposure and conversion (pseudonyms only).
+    """CREATE TABLE IF NOT EXISTS experiment_subjects (
+        experiment text COLLATE "C" NOT NULL,
+        subject_key text COLLATE "C" NOT NULL,
+        arm text COLLATE "C" NOT NULL,
+        assigned_at timestamptz NOT NULL,
+        first_exposed_at timestamptz,
+        converted boolean NOT NULL DEFAULT FALSE,
+        revenue double precision NOT NULL DEFAULT 0,
+        converted_at timestamptz,
+        PRIMARY KEY (experiment, subject_key)
+    )""",
+    "CREATE INDEX IF NOT EXISTS experiment_subjects_subject ON experiment_subjects "
+    "(subject_key)",
     """CREATE TABLE IF NOT EXISTS tombstones (
         id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
         subject_key text NOT NULL,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from cdp_plugin.storage.postgres.callbacks import PostgresCallbacks
 from cdp_plugin.storage.postgres.consent import PostgresConsent
 from cdp_plugin.storage.postgres.deliveries import PostgresDeliveries
+from cdp_plugin.storage.postgres.experiments import PostgresExperiments
 from cdp_plugin.storage.postgres.keys import PostgresKeys
 from cdp_plugin.storage.postgres.links import PostgresLinks
 from cdp_plugin.storage.postgres.messages import PostgresMessages
@@ -27,6 +28,7 @@ class PostgresStore(
     PostgresSends,
     PostgresCallbacks,
     PostgresDeliveries,
+    PostgresExperiments,
     PostgresSegments,
     PostgresRetention,
 ):

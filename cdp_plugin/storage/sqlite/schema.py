@@ -119,6 +119,20 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (destination, status, id)",
     "CREATE INDEX IF NOT EXISTS deliveries_subject ON deliveries "
     "(subject_key, destination, status, id)",
+    # Experiments: each subject's arm, first exposure and conversion (pseudonyms only).
+    """CREATE TABLE IF NOT EXISTS experiment_subjects (
+        experiment TEXT NOT NULL,
+        subject_key TEXT NOT NULL,
+        arm TEXT NOT NULL,
+        assigned_at INTEGER NOT NULL,
+        first_exposed_at INTEGER,
+        converted INTEGER NOT NULL DEFAULT 0,
+        revenue REAL NOT NULL DEFAULT 0,
+        converted_at INTEGER,
+        PRIMARY KEY (experiment, subject_key)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS experiment_subjects_subject ON experiment_subjects "
+    "(subject_key)",
     """CREATE TABLE IF NOT EXISTS tombstones (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         subject_key TEXT NOT NULL,

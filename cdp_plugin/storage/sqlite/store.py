@@ -5,6 +5,7 @@ from __future__ import annotations
 from cdp_plugin.storage.sqlite.callbacks import SQLiteCallbacks
 from cdp_plugin.storage.sqlite.consent import SQLiteConsent
 from cdp_plugin.storage.sqlite.deliveries import SQLiteDeliveries
+from cdp_plugin.storage.sqlite.experiments import SQLiteExperiments
 from cdp_plugin.storage.sqlite.keys import SQLiteKeys
 from cdp_plugin.storage.sqlite.links import SQLiteLinks
 from cdp_plugin.storage.sqlite.messages import SQLiteMessages
@@ -27,6 +28,7 @@ class SQLiteStore(
     SQLiteSends,
     SQLiteCallbacks,
     SQLiteDeliveries,
+    SQLiteExperiments,
     SQLiteSegments,
     SQLiteRetention,
 ):
