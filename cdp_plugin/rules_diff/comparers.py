@@ -10,14 +10,7 @@ example pseudonyms per change, never an event.
 
 :data:`COMPARERS` lists them in report order. To compare a further concern,
 write a class with ``name``, ``add`` and ``finish`` and add it there;
-rendering needs no change. The one planned: experiment eligibility, once
-rule sets carry experiments (a future ``rules/experiments.yaml`` whose
-experiments name an eligibility segment or condition). An
-``ExperimentsComparer`` would go beside :class:`SegmentsComparer`: per
-experiment, the subjects eligible at the end of the replay under each rule
-set, from the same segment moves and the experiments of ``start.old_rules``
-and ``start.new_rules``. This version's rule sets have no experiments, so
-there is none yet.
+rendering needs no change.
 
 Nothing a comparer reports holds a raw identifier or a value: messages and
 subjects appear as pseudonyms under the replay's own key, fields as paths.
@@ -325,10 +318,51 @@ class SegmentsComparer:
              Column("new exited", "new_exited", True)))
 
 
+class ExperimentsComparer:
+    """Experiment eligibility: per experiment of either rule set, the subjects its
+    eligibility (a segment, a condition, or none) admits at the end of the replay,
+    among the subjects with a profile, under each rule set; an experiment only
+    one side defines is ``added`` or ``removed``. Whether a subject is then
+    assigned also depends on its consent to the experiment's purpose and on
+    the experiment running when it is asked about (see ``may_contact``).
+    """
+
+    name = "experiments"
+
+    def __init__(self, start: ReplayStart) -> None:
+        self._old = {e.name for e in start.old_rules.experiments.experiments}
+        self._new = {e.name for e in start.new_rules.experiments.experiments}
+
+    def add(self, event: ReplayedEvent) -> None:
+        """Eligibility is judged on the final state; events add nothing here."""
+
+    def finish(self, end: ReplayEnd) -> Finding:
+        rows: list[dict[str, Any]] = []
+        for name in sorted(self._old | self._new):
+            old = end.old_eligible.get(name, frozenset())
+            new = end.new_eligible.get(name, frozenset())
+            change = ("added" if name not in self._old else
+                      "removed" if name not in self._new else "eligibility")
+            row: dict[str, Any] = {"experiment": name, "change": change,
+                                   "old_eligible": len(old), "new_eligible": len(new),
+                                   "joined": len(new - old), "left": len(old - new)}
+            if change != "eligibility" or row["joined"] or row["left"]:
+                rows.append(row)
+        return Finding(
+            self.name, "Experiment eligibility",
+            "Per experiment, subjects its eligibility admits at the end of the replay.",
+            tuple(rows), {"experiments": len(rows)},
+            (Column("experiment", "experiment"), Column("change", "change"),
+             Column("old eligible", "old_eligible", True),
+             Column("new eligible", "new_eligible", True), Column("joined", "joined", True),
+             Column("left", "left", True)))
+
+
 ComparerFactory = Callable[[ReplayStart], Comparer]
 
 COMPARERS: Sequence[ComparerFactory] = (
     StatusComparer, DestinationsComparer, FieldsComparer, SegmentsComparer,
+    ExperimentsComparer,
 )
 """The comparers of a diff, in report order. The extension point: a comparer for a
-further concern (experiment eligibility, see the module doc) is added here."""
+further concern is added here."""

@@ -49,6 +49,7 @@ from cdp_plugin.errors import ConfigError
 from cdp_plugin.gateway.envelope import jsonl_batch
 from cdp_plugin.pipeline import Pipeline
 from cdp_plugin.rules.model import RuleSet
+from cdp_plugin.segments.eligibility import is_eligible
 from cdp_plugin.types import Outcome, SegmentChange
 
 BATCH_SIZE = 500
@@ -103,6 +104,10 @@ class ReplayEnd:
     at: datetime | None
     old_ticked: tuple[SegmentChange, ...] = ()
     new_ticked: tuple[SegmentChange, ...] = ()
+    old_eligible: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    new_eligible: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """Per experiment of that side's rules, the subjects (with a profile) its
+    eligibility admits at the end of the replay."""
 
 
 class ReplayClock:
@@ -247,4 +252,20 @@ def replay(old_dir: Path, new_dir: Path, events: Path,
         old_ticked = tuple(old.tick(at)) if at is not None else ()
         new_ticked = tuple(new.tick(at)) if at is not None else ()
         return ReplayEnd(old.runtime.rules, new.runtime.rules, lines, messages, at,
-                         old_ticked, new_ticked)
+                         old_ticked, new_ticked, _eligible(old, at or clock.ceiling),
+                         _eligible(new, at or clock.ceiling))
+
+
+def _eligible(pipeline: Pipeline, at: datetime) -> dict[str, frozenset[str]]:
+    """Per experiment of the pipeline's rules, the subjects with a profile that its
+    eligibility (a segment, a condition, or none) admits at ``at``."""
+    runtime = pipeline.runtime
+    experiments = runtime.rules.experiments.experiments
+    if not experiments:
+        return {}
+    store, segments = runtime.store, runtime.rules.segments
+    subjects = [key for key, _ in store.iter_profiles()]
+    return {experiment.name: frozenset(
+                key for key in subjects
+                if is_eligible(store, segments, experiment.eligibility, key, at))
+            for experiment in experiments}

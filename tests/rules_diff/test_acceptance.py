@@ -128,3 +128,28 @@ def test_a_bad_rules_directory_exits_2_naming_file_and_key_as_rules_check_does(
     assert main(["rules", "diff", str(tmp_path / "missing"), str(RULES_DIR),
                  str(demo_events)]) == 2
     assert "missing" in capsys.readouterr().err
+
+
+def test_an_eligibility_change_reports_the_experiment_and_nothing_else(
+        demo_events: Path, edited_rules: EditRules, plain_outcomes: Any) -> None:
+    # The new rules admit only repeat buyers to the timing experiment.
+    new = edited_rules("new", "experiments.yaml", "    holdout: 0.1\n",
+                       "    holdout: 0.1\n    eligibility: {segment: repeat_buyer}\n")
+    diff = diff_rules(RULES_DIR, new, demo_events)
+    changes = _sections(diff)
+    # Counted independently: repeat buyers at the end of an ordinary run, from its moves.
+    members: dict[str, bool] = {}
+    for outcome in plain_outcomes(RULES_DIR, demo_events):
+        for change in outcome.segment_changes:
+            if change.segment == "repeat_buyer":
+                members[change.subject_key] = change.entered
+    repeat_buyers = sum(members.values())
+    assert repeat_buyers >= 1
+
+    [row] = changes["experiments"]
+    assert row["experiment"] == "replenishment_timing" and row["change"] == "eligibility"
+    assert row["new_eligible"] == repeat_buyers
+    assert row["old_eligible"] > repeat_buyers  # no eligibility rule: every profile
+    assert row["left"] == row["old_eligible"] - repeat_buyers and row["joined"] == 0
+    assert all(changes[name] == [] for name in ("status", "destinations", "fields",
+                                                "segments"))

@@ -84,9 +84,9 @@ def test_segment_moves_fold_into_the_sizes_the_store_counts(
 
 @dataclass(frozen=True, slots=True)
 class _Counted:
-    """A further comparer, as one for experiment eligibility would be added."""
+    """A further comparer, added beside the shipped ones."""
 
-    name = "experiments"
+    name = "further"
 
     def add(self, event: ReplayedEvent) -> None:
         pass
@@ -107,8 +107,9 @@ def test_a_further_comparer_gets_its_own_section_everywhere(tmp_path: Path) -> N
     events.write_text('{"type": "track"}\n', "utf-8")
     diff = diff_rules(RULES_DIR, RULES_DIR, events, comparers=(*COMPARERS, _with_extra))
     data = json.loads(render_json(diff))
-    assert data["sections"] == ["status", "destinations", "fields", "segments", "experiments"]
-    assert data["experiments"]["changes"] == [{"experiment": "<script>x</script>", "events": 1}]
+    assert data["sections"] == ["status", "destinations", "fields", "segments", "experiments",
+                                "further"]
+    assert data["further"]["changes"] == [{"experiment": "<script>x</script>", "events": 1}]
     assert "Experiment <eligibility>: 1 change(s), 1 experiments" in render_text(diff)
     page = render_html(diff)
     assert "&lt;script&gt;x&lt;/script&gt;" in page and "<script" not in page
