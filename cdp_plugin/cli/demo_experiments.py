@@ -14,7 +14,6 @@ chances the demo plants (:mod:`cdp_plugin.synthetic.experiments`).
 
 from __future__ import annotations
 
-import importlib
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -22,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from cdp_plugin.cli.experiments import experiment_counts, totals_table
+from cdp_plugin.experiments import rendering
+from cdp_plugin.experiments.analysis import analyse
 from cdp_plugin.experiments.counts import ArmTotals, arm_totals
 from cdp_plugin.pipeline import Pipeline
 from cdp_plugin.synthetic.experiments import PLANTED, Exposure, conversion_events
@@ -67,36 +68,19 @@ def run_demo_experiments(pipeline: Pipeline, subjects: list[str], end: datetime,
     return results
 
 
-def _statistics() -> tuple[Any, Any] | None:
-    """The analysis and rendering modules, or None while they are not installed."""
-    try:
-        return (importlib.import_module("cdp_plugin.experiments.analysis"),
-                importlib.import_module("cdp_plugin.experiments.rendering"))
-    except ImportError:
-        return None
-
-
-def write_html(pipeline: Pipeline, results: dict[str, Any], path: Path) -> bool:
-    """Write the experiments' HTML reports, one after the other, to ``path``; False
-    (nothing written) while the statistics are not installed."""
-    modules = _statistics()
-    if modules is None:
-        return False
-    analysis, rendering = modules
+def write_html(pipeline: Pipeline, results: dict[str, Any], path: Path) -> None:
+    """Write the experiments' HTML reports, one after the other, to ``path``."""
     pages = []
     for name, result in results.items():
         experiment = pipeline.runtime.rules.experiments.get(name)
         assert experiment is not None
-        pages.append(rendering.as_html(analysis.analyse(
-            experiment_counts(experiment, result["arms"]))))
+        pages.append(rendering.as_html(analyse(experiment_counts(experiment, result["arms"]))))
     path.write_text("\n".join(pages), encoding="utf-8")
-    return True
 
 
 def render(pipeline: Pipeline, results: dict[str, Any]) -> str:
-    """The demo's experiments block: the gate's answers and the totals per arm, and the
-    statistics when :mod:`cdp_plugin.experiments.analysis` is installed."""
-    modules = _statistics()
+    """The demo's experiments block: the gate's answers, the totals per arm and the
+    statistics."""
     lines = ["", "experiments"]
     for name, result in results.items():
         experiment = pipeline.runtime.rules.experiments.get(name)
@@ -104,10 +88,7 @@ def render(pipeline: Pipeline, results: dict[str, Any]) -> str:
         gate = ", ".join(f"{reason} {count}" for reason, count in result["gate"].items())
         lines += [f"  {name}: {experiment.hypothesis}", f"    gate: {gate}",
                   totals_table(result["arms"])]
-        if modules is not None:
-            analysis, rendering = modules
-            counts = experiment_counts(experiment, result["arms"])
-            lines.append(rendering.as_text(analysis.analyse(counts)))
+        lines.append(rendering.as_text(analyse(experiment_counts(experiment, result["arms"]))))
     return "\n".join(lines)
 
 

@@ -2,20 +2,26 @@
 
 ``report`` reads each experiment's per-arm totals from the store
 (:mod:`cdp_plugin.experiments.counts`) and hands them to the statistics
-(:mod:`cdp_plugin.experiments.analysis` and ``.rendering``), imported only
-when a report is asked for. Subjects appear in no output: only counts.
+(:mod:`cdp_plugin.experiments.analysis` and ``.rendering``). Subjects appear
+in no output: only counts.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 from pathlib import Path
 from typing import Any
 
 from cdp_plugin.cli.common import add_config_options, config_from_args
 from cdp_plugin.errors import ConfigError
+from cdp_plugin.experiments import rendering
+from cdp_plugin.experiments.analysis import (
+    ArmCounts,
+    ExperimentAnalysis,
+    ExperimentCounts,
+    analyse,
+)
 from cdp_plugin.experiments.counts import ArmTotals, arm_totals, metric_kind
 from cdp_plugin.rules.loader import load_rules
 from cdp_plugin.rules.model.experiments import Experiment
@@ -102,35 +108,27 @@ def totals_table(totals: list[ArmTotals]) -> str:
     return "\n".join(lines)
 
 
-def experiment_counts(experiment: Experiment, totals: list[ArmTotals]) -> Any:
-    """The analysis's ``ExperimentCounts`` for one experiment (imported lazily)."""
-    analysis = importlib.import_module("cdp_plugin.experiments.analysis")
-    arms = tuple(analysis.ArmCounts(t.name, t.assigned, t.exposed, t.converted,
-                                    t.revenue_sum, t.revenue_sum_squares) for t in totals)
+def experiment_counts(experiment: Experiment, totals: list[ArmTotals]) -> ExperimentCounts:
+    """The analysis's counts for one experiment."""
+    arms = tuple(ArmCounts(t.name, t.assigned, t.exposed, t.converted,
+                           t.revenue_sum, t.revenue_sum_squares) for t in totals)
     shares = experiment.expected_shares()
-    return analysis.ExperimentCounts(
+    return ExperimentCounts(
         name=experiment.name, control=experiment.control, arms=arms,
         expected_shares={t.name: shares.get(t.name, 0.0) for t in totals},
         metric=metric_kind(experiment),
         minimum_detectable_effect=experiment.minimum_detectable_effect)
 
 
-def analyses(store_target: str, experiments: list[Experiment]) -> list[Any]:
-    """``analyse()`` of each experiment's counts. Raises ConfigError if the statistics
-    are not installed."""
-    try:
-        analysis = importlib.import_module("cdp_plugin.experiments.analysis")
-    except ImportError:
-        raise ConfigError("the experiment statistics (cdp_plugin.experiments.analysis) are "
-                          "not available; `cdp-plugin experiments list` shows the totals") from None
+def analyses(store_target: str, experiments: list[Experiment]) -> list[ExperimentAnalysis]:
+    """``analyse()`` of each experiment's counts in the store."""
     totals = collect(store_target, experiments)
-    return [analysis.analyse(experiment_counts(e, totals[e.name])) for e in experiments]
+    return [analyse(experiment_counts(e, totals[e.name])) for e in experiments]
 
 
 def report_command(args: argparse.Namespace) -> int:
     experiments, config = _chosen(args)
     found = analyses(config.store_target, experiments)
-    rendering = importlib.import_module("cdp_plugin.experiments.rendering")
     if args.json:
         print(json.dumps([rendering.as_json(a) for a in found], indent=2))
     else:

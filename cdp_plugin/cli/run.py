@@ -193,19 +193,14 @@ def demo_command(args: argparse.Namespace) -> int:
         audit_dir = pipeline.runtime.audit_log.directory
         experiments_text = render(pipeline, experiments)
         html_path = demo_dir / "experiments.html"
-        html_path.unlink(missing_ok=True)
-        html_written = write_html(pipeline, experiments, html_path)
+        write_html(pipeline, experiments, html_path)
     if args.json:
         print(json.dumps({**summary.as_dict(), "experiments": arms_as_json(experiments)},
                          sort_keys=True))
     else:
         summary.emit(False)
         print(experiments_text)
-        if html_written:
-            print(f"\nexperiments report          {html_path}")
-        else:
-            print(f"\nexperiments report          cdp-plugin experiments report --store "
-                  f"{store_path}")
+        print(f"\nexperiments report          {html_path}")
     if not args.json:
         print(f"\npreference updates applied  {preferences}")
         print(f"input events                {events_path}")

@@ -8,24 +8,30 @@ degenerate data (no exposures, no or only conversions, a zero control rate,
 a single arm) gives ``None`` for what is undefined and an
 ``insufficient_data`` verdict.
 
-The verdict of an arm, first rule that applies:
+An arm gets two verdicts by the same rules: ``verdict`` from the
+fixed-horizon test, valid when the result is read once, at the sample size
+planned in advance; ``always_valid_verdict`` from the always-valid test,
+valid however often the result is read (daily, stopping at the first
+significant look). First rule that applies:
 
 - ``srm``: the sample-ratio check failed (p < :data:`SRM_THRESHOLD`); the
   assignment is broken and no comparison of the experiment is to be trusted;
 - ``insufficient_data``: the arm or the control has fewer than
   :data:`MINIMUM_EXPOSED` exposed subjects, the control's metric is not
   positive (the relative lift is undefined), or the metric has no variance;
-- ``significant_and_relevant``: *significant*, the always-valid p-value is at
-  most ``alpha`` (equivalently, the always-valid interval of the difference
-  excludes 0), and *relevant*, the relative lift is at least the minimum
+- ``significant_and_relevant``: *significant*, the test's p-value is at most
+  ``alpha`` (equivalently, its interval of the difference excludes 0), and
+  *relevant*, the relative lift is at least the minimum
   detectable effect in the direction of the difference (``>= mde`` for an
   increase, ``<= -mde`` for a decrease: a harmful variant is relevant too);
 - ``significant_not_relevant``: significant, but the lift is smaller than that;
 - ``not_significant``: otherwise.
 
-Significance rests on the always-valid test because the results are read at
-any time; the fixed-horizon p-value and interval are reported beside it, and
-are valid only when read once at a sample size fixed in advance.
+A marketer who looks every day reads ``always_valid_verdict``: the
+fixed-horizon verdict read that way rejects a true null far more often than
+``alpha`` (``tests/experiments/test_peeking.py``). The always-valid test
+pays for that guarantee with power: with the default mixing variance an
+effect well beyond the minimum needs more subjects to show.
 """
 
 from __future__ import annotations
@@ -102,7 +108,8 @@ class ArmComparison:
     ``relative_lift`` is ``absolute_lift / control value``, ``None`` when the
     control's value is not positive. ``interval`` and ``relative_interval``
     (for the relative lift) and ``p_value`` are fixed-horizon;
-    ``always_valid_*`` come from the mSPRT. ``reason`` explains the verdict.
+    ``always_valid_*`` come from the mSPRT. ``reason`` and ``always_valid_reason``
+    explain the two verdicts (see the module).
     """
 
     arm: ArmSummary
@@ -115,6 +122,8 @@ class ArmComparison:
     always_valid_interval: Interval | None
     verdict: Verdict
     reason: str
+    always_valid_verdict: Verdict
+    always_valid_reason: str
 
 
 @dataclass(frozen=True)
@@ -213,8 +222,9 @@ def _tests(metric: Metric, arm: ArmCounts, control: ArmCounts, alpha: float,
 
 
 def _verdict(metric: Metric, arm: ArmSummary, control: ArmSummary, srm: SampleRatioCheck,
-             relative: float | None, sequential: AlwaysValidTest | None,
-             counts: ExperimentCounts, alpha: float) -> tuple[Verdict, str]:
+             relative: float | None, test: FixedHorizonTest | AlwaysValidTest | None,
+             label: str, counts: ExperimentCounts, alpha: float) -> tuple[Verdict, str]:
+    """The verdict by one test (``label`` names it in the reason)."""
     if srm.mismatch:
         return "srm", f"sample ratio mismatch (p = {srm.p_value:.2g} < {srm.threshold})"
     thin = [a.name for a in (arm, control) if a.exposed < MINIMUM_EXPOSED]
@@ -223,13 +233,13 @@ def _verdict(metric: Metric, arm: ArmSummary, control: ArmSummary, srm: SampleRa
                                      + " and ".join(dict.fromkeys(thin)))
     if relative is None:
         return "insufficient_data", f"the control's {metric} is not positive"
-    if sequential is None:
+    if test is None or test.p_value is None:
         return "insufficient_data", f"no variance in {metric}"
-    if sequential.p_value > alpha:
-        return "not_significant", f"always-valid p = {sequential.p_value:.3g} > {alpha}"
+    if test.p_value > alpha:
+        return "not_significant", f"{label}p = {test.p_value:.3g} > {alpha}"
     mde = counts.minimum_detectable_effect
     lift = f"relative lift {relative:+.2%}"
-    if (relative >= mde) if sequential.difference > 0 else (relative <= -mde):
+    if (relative >= mde) if test.difference > 0 else (relative <= -mde):
         return "significant_and_relevant", f"{lift} reaches the minimum effect {mde:.2%}"
     return "significant_not_relevant", f"{lift} is smaller than the minimum effect {mde:.2%}"
 
@@ -264,8 +274,10 @@ def analyse(counts: ExperimentCounts, *, alpha: float = 0.05,
             else None
         relative = absolute / control_value if absolute is not None and control_value \
             and control_value > 0 else None
-        verdict, reason = _verdict(counts.metric, arm, control, srm, relative, sequential,
-                                   counts, alpha)
+        verdict, reason = _verdict(counts.metric, arm, control, srm, relative, fixed,
+                                   "", counts, alpha)
+        safe_verdict, safe_reason = _verdict(counts.metric, arm, control, srm, relative,
+                                             sequential, "always-valid ", counts, alpha)
         comparisons.append(ArmComparison(
             arm=arm, absolute_lift=absolute, relative_lift=relative,
             interval=fixed.interval if fixed else None,
@@ -273,6 +285,7 @@ def analyse(counts: ExperimentCounts, *, alpha: float = 0.05,
             p_value=fixed.p_value if fixed else None,
             always_valid_p_value=sequential.p_value if sequential else None,
             always_valid_interval=sequential.interval if sequential else None,
-            verdict=verdict, reason=reason))
+            verdict=verdict, reason=reason, always_valid_verdict=safe_verdict,
+            always_valid_reason=safe_reason))
     return ExperimentAnalysis(counts.name, counts.metric, alpha, counts.minimum_detectable_effect,
                               tau_squared, control, tuple(comparisons), srm)

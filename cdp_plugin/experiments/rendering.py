@@ -21,7 +21,7 @@ from cdp_plugin.experiments.analysis import ArmComparison, ArmSummary, Experimen
 from cdp_plugin.experiments.statistics import Interval
 
 NONE = "–"
-NUMERIC_COLUMNS = range(1, 11)  # every column but the arm's name and the verdict
+NUMERIC_COLUMNS = range(1, 11)  # every column but the arm's name and the verdicts
 
 
 def _json_ready(value: Any) -> Any:
@@ -83,7 +83,7 @@ def headers(analysis: ExperimentAnalysis) -> list[str]:
     level = f"{1 - analysis.alpha:.0%}"
     return ["arm", "exposed", "conversions", "rate", "revenue/subject", "lift abs",
             "lift rel", f"{level} CI", "p", "always-valid p", f"always-valid {level} CI",
-            "verdict"]
+            "verdict", "always-valid verdict"]
 
 
 def _arm_cells(arm: ArmSummary) -> list[str]:
@@ -93,13 +93,13 @@ def _arm_cells(arm: ArmSummary) -> list[str]:
 
 def rows(analysis: ExperimentAnalysis) -> list[list[str]]:
     """One row per arm, the control first (it has no lift, no test and no verdict)."""
-    control = [*_arm_cells(analysis.control), *[NONE] * 6, "control"]
+    control = [*_arm_cells(analysis.control), *[NONE] * 6, "control", "control"]
 
     def row(c: ArmComparison) -> list[str]:
         return [*_arm_cells(c.arm), _difference(analysis, c.absolute_lift),
                 _signed_share(c.relative_lift), _interval(analysis, c.interval), _p(c.p_value),
                 _p(c.always_valid_p_value), _interval(analysis, c.always_valid_interval),
-                c.verdict]
+                c.verdict, c.always_valid_verdict]
 
     return [control, *(row(c) for c in analysis.comparisons)]
 
@@ -124,8 +124,10 @@ def sample_ratio_line(analysis: ExperimentAnalysis) -> str:
 
 
 def reasons(analysis: ExperimentAnalysis) -> list[str]:
-    """Why each arm got its verdict: ``arm: verdict – reason``."""
-    return [f"{clean(c.arm.name)}: {c.verdict} – {c.reason}" for c in analysis.comparisons]
+    """Why each arm got its verdicts: ``arm: verdict – reason; always-valid: ...``."""
+    return [f"{clean(c.arm.name)}: {c.verdict} – {c.reason}; always-valid: "
+            f"{c.always_valid_verdict} – {c.always_valid_reason}"
+            for c in analysis.comparisons]
 
 
 def _one_line(text: str) -> str:

@@ -65,11 +65,12 @@ def test_a_significant_lift_below_the_mde_is_not_relevant() -> None:
     assert b.verdict == "significant_not_relevant", b.reason
 
 
-def test_a_fixed_horizon_p_below_alpha_is_not_enough() -> None:
+def test_a_fixed_horizon_p_below_alpha_is_not_enough_under_peeking() -> None:
     [b] = analyse(experiment(arm("control", 5_000, 500), arm("b", 5_000, 570))).comparisons
     assert b.p_value is not None and b.p_value < 0.05
     assert b.always_valid_p_value is not None and b.always_valid_p_value > 0.05
-    assert b.verdict == "not_significant"
+    assert b.verdict == "significant_and_relevant"  # read once, at the planned size
+    assert b.always_valid_verdict == "not_significant", b.always_valid_reason
 
 
 def test_sample_ratio_mismatch_overrides_every_verdict() -> None:

@@ -80,3 +80,32 @@ def test_the_null_test_plants_the_same_orders_in_every_arm() -> None:
         "statement": 0.18, "question": 0.18}
     # The k-th order of each arm has the same value: the smaller arm's are a prefix.
     assert revenue["question"] == revenue["statement"][:len(revenue["question"])]
+
+
+def test_at_the_demos_size_one_planted_effect_shows_and_the_other_does_not() -> None:
+    from cdp_plugin.experiments.analysis import ArmCounts, ExperimentCounts, analyse
+
+    per_arm = 150  # about what the default demo exposes per variant
+    verdicts = {}
+    for experiment, metric, control in (("replenishment_timing", "conversion_rate", "morning"),
+                                        ("newsletter_subject_line", "revenue", "statement")):
+        arms = [arm for arm in PLANTED[experiment] if arm != "holdout"]
+        exposures = [Exposure(f"u-{arm}-{n}", arm, AT) for arm in arms for n in range(per_arm)]
+        arm_of = {e.subject_id: e.arm for e in exposures}
+        revenue: dict[str, dict[str, float]] = {arm: {} for arm in arms}
+        for event in conversion_events(7, experiment, exposures, 7):
+            subject = event["userId"]
+            spent = revenue[arm_of[subject]]
+            spent[subject] = spent.get(subject, 0.0) + float(
+                event.get("properties", {}).get("revenue", 0.0))
+        counts = ExperimentCounts(
+            experiment, control,
+            tuple(ArmCounts(arm, per_arm, per_arm, len(revenue[arm]),
+                            sum(revenue[arm].values()),
+                            sum(v * v for v in revenue[arm].values())) for arm in arms),
+            {arm: 1 / len(arms) for arm in arms}, metric,  # type: ignore[arg-type]
+            0.2 if metric == "conversion_rate" else 0.1)
+        [comparison] = analyse(counts).comparisons
+        verdicts[experiment] = comparison.verdict
+    assert verdicts == {"replenishment_timing": "significant_and_relevant",
+                        "newsletter_subject_line": "not_significant"}

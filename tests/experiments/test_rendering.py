@@ -29,7 +29,8 @@ def test_json_is_strict_and_ordered() -> None:
     green, holdout = data["comparisons"]
     assert list(green) == ["arm", "absolute_lift", "relative_lift", "interval",
                            "relative_interval", "p_value", "always_valid_p_value",
-                           "always_valid_interval", "verdict", "reason"]
+                           "always_valid_interval", "verdict", "reason",
+                           "always_valid_verdict", "always_valid_reason"]
     assert green["arm"]["name"] == "green" and green["verdict"] == "significant_and_relevant"
     assert green["relative_lift"] == pytest.approx(0.2)
     assert set(green["interval"]) == {"low", "high"}
@@ -55,7 +56,9 @@ def test_text_is_an_aligned_table_with_the_numbers() -> None:
     # aligned: every column starts at the same place on every line
     assert header.index("verdict") == green.index("significant") == holdout.index("not_sig")
     assert header.index("exposed") + len("exposed") == green.index("18,000") + len("18,000")
-    assert len(rule.split()) == 12 and set(rule) == {"-", " "}  # one rule per column
+    assert len(rule.split()) == 13 and set(rule) == {"-", " "}  # one rule per column
+    assert header.index("always-valid verdict") == green.index(
+        green.split()[-1], header.index("always-valid verdict"))
     assert control.split()[:5] == ["control", "18,000", "1,800", "10.00%", "5.00"]
     assert green.split()[:7] == ["green", "18,000", "2,160", "12.00%", "5.50", "+2.00", "pp"]
     assert "+20.00%" in green and "significant_and_relevant" in green
