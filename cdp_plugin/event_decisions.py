@@ -134,7 +134,8 @@ class EventDecisions(PipelineCore):
         destinations = self._destinations(decision.purposes)
         entry = self._audit_decision(event, decision, consent, summary, changes, destinations,
                                      chosen_by)
-        attribute_conversions(self.hooks, event, decision, self._message_key(event.message_id))
+        attribute_conversions(self.hooks, event, decision, self._message_key(event.message_id),
+                              self.clock())
         for change in changes:
             self.hooks.announce_segment_changed(change)
         deliveries = {name: annotated(payload, event.payload, consent)

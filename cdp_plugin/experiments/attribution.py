@@ -21,24 +21,31 @@ no experiment counts, costs one memoized lookup and no store read.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from math import isfinite
 from typing import Any
 
 from cdp_plugin.audit.records import ExperimentConverted
 from cdp_plugin.hookrunner import HookRunner
+from cdp_plugin.stages.consent import IN_EVENT_SKEW
 from cdp_plugin.types import Decision, Event
 
 
 def attribute_conversions(hooks: HookRunner, event: Event, decision: Decision,
-                          message_key: str) -> int:
+                          message_key: str, received_at: datetime) -> int:
     """Attribute ``event`` to every experiment it converts for (see the module
-    docstring); return how many. Raises StorageError or AuditError."""
+    docstring); return how many. Raises StorageError or AuditError.
+
+    The event's timestamp is the client's, so it counts no later than its
+    receipt (plus the skew the consent stage allows): a future date cannot
+    place a conversion inside a window that has closed.
+    """
     runtime = hooks.runtime
     candidates = [experiment for experiment in
                   runtime.rules.experiments.converting(event.type, event.name)
                   if experiment.purpose in decision.purposes]
     converted = 0
+    at = min(event.timestamp, received_at + IN_EVENT_SKEW)
     for experiment in candidates:
         store = runtime.store
         row = store.experiment_subject(experiment.name, event.subject_key)
@@ -46,7 +53,7 @@ def attribute_conversions(hooks: HookRunner, event: Event, decision: Decision,
             continue
         metric = experiment.metric
         window_end = row.first_exposed_at + timedelta(days=metric.within_days)
-        if not row.first_exposed_at <= event.timestamp <= window_end:
+        if not row.first_exposed_at <= at <= window_end:
             continue
         if metric.kind == "once":
             if row.converted:
@@ -55,8 +62,7 @@ def attribute_conversions(hooks: HookRunner, event: Event, decision: Decision,
         else:
             amount = revenue_at(event.payload, metric.revenue_path)
             audited = amount
-        if store.experiment_convert(experiment.name, event.subject_key, amount,
-                                    event.timestamp):
+        if store.experiment_convert(experiment.name, event.subject_key, amount, at):
             hooks.audit(ExperimentConverted(experiment.name, event.subject_key, row.arm,
                                             message_key, audited))
             converted += 1

@@ -4,6 +4,7 @@ list and erasures delete a subject's experiment rows."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,16 @@ def test_export_lists_and_erasure_deletes_experiment_rows(pipeline: Pipeline) ->
     assert pipeline.runtime.store.experiment_subjects_of(key) == []
     [erased] = audit_records(pipeline, "subject.erased")
     assert erased["deleted"]["experiments"] == 1
+
+
+def test_a_future_dated_conversion_counts_no_later_than_its_receipt(
+        make_pipeline: MakePipeline, tmp_path: Path) -> None:
+    # The client's timestamp is hostile input: dated six days ahead, an order
+    # received an hour after the send is recorded as received, not as dated.
+    received = T + timedelta(hours=1)
+    pipeline = make_pipeline(rules_dir=experiment_rules(tmp_path), clock=lambda: received)
+    user = _exposed(pipeline, "timing")
+    assert _order(pipeline, "m-future", user, (T + 6 * DAY).isoformat())
+    row = _row(pipeline, "timing", user)
+    assert row.converted and row.converted_at is not None
+    assert row.converted_at <= received + timedelta(minutes=5)
