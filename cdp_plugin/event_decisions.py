@@ -78,11 +78,14 @@ class EventDecisions(PipelineCore):
             return exc
 
     def _read_ahead(self, events: Sequence[Event]) -> None:
-        """Tell the store whose consent and profiles the batch will read, so it can
-        read them in one statement each rather than one per event."""
+        """Tell the store which messages the batch will remember and whose consent
+        and profiles it will read, so it can do each in one statement rather than
+        one per event."""
         if not events:
             return
         store, subject = self.runtime.store, self.runtime.pseudonymizer.subject
+        store.remember_messages_ahead([self._message_key(event.message_id) for event in events],
+                                      self.clock())
         subjects = {event.subject_key for event in events}
         store.prefetch_profiles(subjects)
         store.prefetch_consent(subjects | {subject(identity) for event in events

@@ -103,3 +103,41 @@ def test_a_link_repeated_in_a_transaction_is_written_once_and_survives_a_delete(
         store.link_identities("sk_a", "sk_b", T0 + timedelta(minutes=2))  # written again
     assert store.linked_identities("sk_a") == ["sk_b"]
     assert store.linked_identities("sk_b") == ["sk_a"]
+
+
+def test_messages_remembered_ahead_answer_as_one_by_one(store: Store) -> None:
+    assert store.remember_message("m-old", T0)
+    with store.transaction():
+        store.remember_messages_ahead(["m-new", "m-old", "m-new", "m-twice", "m-pre"], T0)
+        assert store.forget_message("m-pre")  # forgotten before its turn
+        assert store.remember_message("m-pre", T0) is True
+        assert store.remember_message("m-old", T0) is False  # seen before the batch
+        assert store.remember_message("m-new", T0) is True  # first time
+        assert store.remember_message("m-new", T0) is False  # the batch's replay
+        assert store.remember_message("m-twice", T0) is True
+        assert store.forget_message("m-twice")  # a plugin failed: a retry is no replay
+        assert store.remember_message("m-twice", T0) is True
+        assert store.remember_message("m-unhinted", T0) is True
+    assert store.remember_message("m-new", T0) is False  # committed
+    assert store.remember_message("m-twice", T0) is False
+    assert store.remember_message("m-pre", T0) is False
+
+
+def test_messages_remembered_ahead_go_with_a_failed_transaction(store: Store) -> None:
+    try:
+        with store.transaction():
+            store.remember_messages_ahead(["m-1"], T0)
+            raise RuntimeError("the batch failed")
+    except RuntimeError:
+        pass
+    assert store.remember_message("m-1", T0) is True  # the claim was rolled back
+
+
+def test_retention_inside_the_transaction_is_seen_by_messages_remembered_ahead(
+        store: Store) -> None:
+    assert store.remember_message("m-ancient", T0 - timedelta(days=400))
+    with store.transaction():
+        store.remember_messages_ahead(["m-ancient", "m-fresh"], T0)
+        assert store.forget_messages_before(T0 - timedelta(days=30)) == 1
+        assert store.remember_message("m-ancient", T0) is True  # its entry was aged out
+        assert store.remember_message("m-fresh", T0) is True

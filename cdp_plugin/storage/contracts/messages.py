@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from datetime import datetime
 
 
@@ -18,6 +19,17 @@ class MessageDedup(ABC):
 
         A replay keeps the first ``seen_at``. Raises StorageError on failure.
         """
+
+    def remember_messages_ahead(self, message_ids: Iterable[str], seen_at: datetime) -> None:
+        """A hint inside a transaction: these messages are about to be remembered.
+
+        A store may record them all at once, at ``seen_at``, and answer each
+        one's next :meth:`remember_message` in the transaction from that: True
+        for the first time a message is remembered, False for one seen before.
+        Outside a transaction it does nothing; so does this default. Raises
+        StorageError on failure.
+        """
+        del message_ids, seen_at  # only a hint: remembering each on its own is correct
 
     @abstractmethod
     def forget_message(self, message_id: str) -> bool:
