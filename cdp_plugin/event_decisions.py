@@ -88,6 +88,7 @@ class EventDecisions(PipelineCore):
                                       self.clock())
         subjects = {event.subject_key for event in events}
         store.prefetch_profiles(subjects)
+        store.prefetch_quarantine_counts(subjects)
         store.prefetch_consent(subjects | {subject(identity) for event in events
                                            for identity in linked_ids(event)})
 

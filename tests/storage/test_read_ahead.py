@@ -141,3 +141,20 @@ def test_retention_inside_the_transaction_is_seen_by_messages_remembered_ahead(
         assert store.forget_messages_before(T0 - timedelta(days=30)) == 1
         assert store.remember_message("m-ancient", T0) is True  # its entry was aged out
         assert store.remember_message("m-fresh", T0) is True
+
+
+def test_quarantine_counts_read_ahead_follow_adds_and_removals(store: Store) -> None:
+    def hold(subject_key: str) -> int:
+        return store.quarantine_add(subject_key, f"m-{subject_key}", "{}", T0,
+                                    T0 + timedelta(hours=1))
+
+    first = hold(KEYS[0])
+    hold(KEYS[0])
+    with store.transaction():
+        store.prefetch_quarantine_counts(KEYS[:3])
+        assert [store.quarantine_count(key) for key in KEYS[:3]] == [2, 0, 0]
+        hold(KEYS[1])
+        assert store.quarantine_count(KEYS[1]) == 1
+        assert store.quarantine_remove([first]) == 1
+        assert [store.quarantine_count(key) for key in KEYS[:3]] == [1, 1, 0]
+    assert [store.quarantine_count(key) for key in KEYS[:3]] == [1, 1, 0]

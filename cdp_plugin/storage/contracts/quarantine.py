@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from cdp_plugin.storage.records import QuarantinedEvent
@@ -42,6 +42,14 @@ class QuarantineStore(ABC):
 
         Raises StorageError on failure.
         """
+
+    def prefetch_quarantine_counts(self, subject_keys: Iterable[str]) -> None:
+        """A hint inside a transaction: these subjects' held events are about to be
+        counted. A store may count them all at once and answer
+        :meth:`quarantine_count` from that, kept current by its own adds and
+        removals, until the transaction ends; outside one it does nothing, as
+        does this default. Raises StorageError on failure."""
+        del subject_keys  # only a hint: counting each on its own is correct
 
     @abstractmethod
     def quarantine_remove(self, ids: Sequence[int]) -> int:

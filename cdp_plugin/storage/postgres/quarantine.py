@@ -8,6 +8,7 @@ from datetime import datetime
 from cdp_plugin.errors import StorageError
 from cdp_plugin.storage.base import as_utc
 from cdp_plugin.storage.postgres.core import PostgresCore
+from cdp_plugin.storage.sql.core import QUARANTINE_COUNTS
 from cdp_plugin.storage.sql.quarantine import SQLQuarantine
 
 QUARANTINE_COLUMNS = "id, subject_key, message_id, payload, received_at, expires_at"
@@ -24,6 +25,8 @@ class PostgresQuarantine(SQLQuarantine, PostgresCore):
         f"SELECT {QUARANTINE_COLUMNS} FROM quarantine WHERE subject_key = %s ORDER BY id"
     )
     _QUARANTINE_COUNT = "SELECT count(*) FROM quarantine WHERE subject_key = %s"
+    _QUARANTINE_COUNTS_MANY = ("SELECT subject_key, count(*) FROM quarantine "
+                               "WHERE subject_key = ANY(%s) GROUP BY subject_key")
     _QUARANTINE_REMOVE = "DELETE FROM quarantine WHERE id = ANY(%s)"
     _QUARANTINE_EXPIRED = (
         f"SELECT {QUARANTINE_COLUMNS} FROM quarantine WHERE expires_at <= %s ORDER BY id"
@@ -44,6 +47,7 @@ class PostgresQuarantine(SQLQuarantine, PostgresCore):
         )
         with self._scope(op, atomic=False):
             fetched = self._conn.execute(self._QUARANTINE_ADD, row).fetchone()
+            self._count_added(subject_key)
         if fetched is None:
             raise StorageError(f"{op} failed: no id was assigned")
         new_id: int = fetched[0]
@@ -51,6 +55,9 @@ class PostgresQuarantine(SQLQuarantine, PostgresCore):
 
     def quarantine_count(self, subject_key: str) -> int:
         with self._scope("quarantine_count", atomic=False):
+            ahead = self._count_read_ahead(subject_key)
+            if ahead is not None:
+                return ahead
             row = self._conn.execute(self._QUARANTINE_COUNT, (subject_key,)).fetchone()
         return 0 if row is None else int(row[0])
 
@@ -58,4 +65,5 @@ class PostgresQuarantine(SQLQuarantine, PostgresCore):
         if not ids:
             return 0
         with self._scope("quarantine_remove", atomic=False):
+            self._forget_reads(QUARANTINE_COUNTS)
             return self._conn.execute(self._QUARANTINE_REMOVE, (list(ids),)).rowcount

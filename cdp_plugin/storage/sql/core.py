@@ -32,6 +32,7 @@ PROFILE_READS = "profile"
 CONSENT_READS = "consent"
 LINK_WRITES = "link"
 MESSAGE_CLAIMS = "message"
+QUARANTINE_COUNTS = "quarantine"
 """The concerns whose rows a store knows for the open transaction (read ahead by
 ``prefetch_*``, or written by it), as the first part of a
 :attr:`~cdp_plugin.storage.base.SingleConnectionStore._read_ahead` key."""

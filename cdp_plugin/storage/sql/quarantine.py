@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, ClassVar
 
 from cdp_plugin.storage.base import QuarantinedEvent
-from cdp_plugin.storage.sql.core import SQLCore
+from cdp_plugin.storage.sql.core import QUARANTINE_COUNTS, SQLCore, chunked
 
 
 class SQLQuarantineRows(SQLCore):
@@ -26,6 +27,32 @@ class SQLQuarantine(SQLQuarantineRows):
 
     _QUARANTINE_LIST: ClassVar[str]
     _QUARANTINE_EXPIRED: ClassVar[str]
+    _QUARANTINE_COUNTS_MANY: ClassVar[str]
+    """Subject key and its number of held events for many subjects (see ``_for_keys``)."""
+
+    def prefetch_quarantine_counts(self, subject_keys: Iterable[str]) -> None:
+        wanted = sorted({key for key in subject_keys
+                         if (QUARANTINE_COUNTS, key) not in self._read_ahead})
+        if not self._in_transaction() or not wanted:
+            return
+        found = dict.fromkeys(wanted, 0)
+        with self._scope("prefetch_quarantine_counts", atomic=False):
+            for chunk in chunked(wanted):
+                statement, parameters = self._for_keys(self._QUARANTINE_COUNTS_MANY, chunk)
+                for key, count in self._conn.execute(statement, parameters).fetchall():
+                    found[key] = int(count)
+        for key, count in found.items():
+            self._read_ahead[QUARANTINE_COUNTS, key] = count
+
+    def _count_read_ahead(self, subject_key: str) -> int | None:
+        count: int | None = self._read_ahead.get((QUARANTINE_COUNTS, subject_key))
+        return count
+
+    def _count_added(self, subject_key: str) -> None:
+        """A held event was added: the subject's count read ahead, if any, is one more."""
+        entry = (QUARANTINE_COUNTS, subject_key)
+        if entry in self._read_ahead:
+            self._read_ahead[entry] += 1
 
     def quarantine_list(self, subject_key: str) -> list[QuarantinedEvent]:
         with self._scope("quarantine_list", atomic=False):
