@@ -22,8 +22,8 @@ from typing import Any
 
 from cdp_plugin.cli.experiments import experiment_counts, totals_table
 from cdp_plugin.experiments import rendering
-from cdp_plugin.experiments.analysis import analyse
-from cdp_plugin.experiments.counts import ArmTotals, arm_totals
+from cdp_plugin.experiments.analysis import ArmCounts, analyse
+from cdp_plugin.experiments.counts import arm_totals
 from cdp_plugin.pipeline import Pipeline
 from cdp_plugin.synthetic.experiments import PLANTED, Exposure, conversion_events
 
@@ -94,7 +94,7 @@ def render(pipeline: Pipeline, results: dict[str, Any]) -> str:
 
 def arms_as_json(results: dict[str, Any]) -> dict[str, Any]:
     """The results with each arm's totals as plain dicts."""
-    def arm(totals: ArmTotals) -> dict[str, Any]:
+    def arm(totals: ArmCounts) -> dict[str, Any]:
         return {"arm": totals.name, "assigned": totals.assigned, "exposed": totals.exposed,
                 "converted": totals.converted, "revenue_sum": round(totals.revenue_sum, 2)}
     return {name: {**result, "arms": [arm(t) for t in result["arms"]]}

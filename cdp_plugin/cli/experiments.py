@@ -22,7 +22,7 @@ from cdp_plugin.experiments.analysis import (
     ExperimentCounts,
     analyse,
 )
-from cdp_plugin.experiments.counts import ArmTotals, arm_totals, metric_kind
+from cdp_plugin.experiments.counts import arm_totals, metric_kind
 from cdp_plugin.rules.loader import load_rules
 from cdp_plugin.rules.model.experiments import Experiment
 from cdp_plugin.storage import open_store
@@ -70,7 +70,7 @@ def _chosen(args: argparse.Namespace) -> tuple[list[Experiment], Any]:
     return chosen, config
 
 
-def collect(store_target: str, experiments: list[Experiment]) -> dict[str, list[ArmTotals]]:
+def collect(store_target: str, experiments: list[Experiment]) -> dict[str, list[ArmCounts]]:
     """Each experiment's per-arm totals, from the store at ``store_target``."""
     store = open_store(store_target)
     try:
@@ -95,12 +95,12 @@ def list_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _arm(totals: ArmTotals) -> dict[str, Any]:
+def _arm(totals: ArmCounts) -> dict[str, Any]:
     return {"arm": totals.name, "assigned": totals.assigned, "exposed": totals.exposed,
             "converted": totals.converted, "revenue_sum": round(totals.revenue_sum, 2)}
 
 
-def totals_table(totals: list[ArmTotals]) -> str:
+def totals_table(totals: list[ArmCounts]) -> str:
     """The per-arm totals as aligned text lines."""
     lines = [f"    {'arm':<14} {'assigned':>9} {'exposed':>8} {'converted':>10} {'revenue':>11}"]
     lines.extend(f"    {t.name:<14} {t.assigned:>9} {t.exposed:>8} {t.converted:>10} "
@@ -108,13 +108,11 @@ def totals_table(totals: list[ArmTotals]) -> str:
     return "\n".join(lines)
 
 
-def experiment_counts(experiment: Experiment, totals: list[ArmTotals]) -> ExperimentCounts:
+def experiment_counts(experiment: Experiment, totals: list[ArmCounts]) -> ExperimentCounts:
     """The analysis's counts for one experiment."""
-    arms = tuple(ArmCounts(t.name, t.assigned, t.exposed, t.converted,
-                           t.revenue_sum, t.revenue_sum_squares) for t in totals)
     shares = experiment.expected_shares()
     return ExperimentCounts(
-        name=experiment.name, control=experiment.control, arms=arms,
+        name=experiment.name, control=experiment.control, arms=tuple(totals),
         expected_shares={t.name: shares.get(t.name, 0.0) for t in totals},
         metric=metric_kind(experiment),
         minimum_detectable_effect=experiment.minimum_detectable_effect)

@@ -1,6 +1,6 @@
 """Per-arm totals of an experiment, read from the store, for the analysis.
 
-:func:`arm_totals` gives one :class:`ArmTotals` per arm, in the
+:func:`arm_totals` gives one :class:`~cdp_plugin.experiments.analysis.ArmCounts` per arm, in the
 experiment's order (the variants as the file lists them, then the holdout
 when it has a share), with zeros for an arm nobody is in yet; an arm the
 store still holds but the rules no longer define comes last, by name.
@@ -10,27 +10,14 @@ so the statistics can be built from them without reading the store.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
+from cdp_plugin.experiments.analysis import ArmCounts
 from cdp_plugin.rules.model.experiments import HOLDOUT, Experiment
 from cdp_plugin.storage import Store
 
 
-@dataclass(frozen=True, slots=True)
-class ArmTotals:
-    """One arm: subjects assigned, exposed, converted (exposed ones), and the sum
-    and sum of squares of the revenue per exposed subject."""
-
-    name: str
-    assigned: int
-    exposed: int
-    converted: int
-    revenue_sum: float
-    revenue_sum_squares: float
-
-
-def arm_totals(store: Store, experiment: Experiment) -> list[ArmTotals]:
+def arm_totals(store: Store, experiment: Experiment) -> list[ArmCounts]:
     """The experiment's totals per arm (see the module docstring). Raises StorageError."""
     found = {arm.arm: arm for arm in store.experiment_arms(experiment.name)}
     order = [v.name for v in experiment.variants]
@@ -40,7 +27,7 @@ def arm_totals(store: Store, experiment: Experiment) -> list[ArmTotals]:
     totals = []
     for name in order:
         arm = found.get(name)
-        totals.append(ArmTotals(name, 0, 0, 0, 0.0, 0.0) if arm is None else ArmTotals(
+        totals.append(ArmCounts(name, 0, 0, 0, 0.0, 0.0) if arm is None else ArmCounts(
             name, arm.assigned, arm.exposed, arm.converted, arm.revenue_sum,
             arm.revenue_sum_squares))
     return totals

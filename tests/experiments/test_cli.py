@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from cdp_plugin.cli import main
-from cdp_plugin.experiments.counts import ArmTotals, arm_totals, metric_kind
+from cdp_plugin.experiments.analysis import ArmCounts
+from cdp_plugin.experiments.counts import arm_totals, metric_kind
 from cdp_plugin.pipeline import Pipeline
 from cdp_plugin.rules.model.experiments import HOLDOUT
 from tests.conftest import MakePipeline
@@ -46,8 +47,8 @@ def test_arm_totals_follow_the_experiments_order(pipeline: Pipeline) -> None:
     timing = pipeline.runtime.rules.experiments.get("timing")
     assert timing is not None
     assert arm_totals(pipeline.runtime.store, timing) == [
-        ArmTotals("morning", 1, 1, 0, 0.0, 0.0), ArmTotals("evening", 2, 2, 1, 0.0, 0.0),
-        ArmTotals(HOLDOUT, 1, 1, 1, 0.0, 0.0)]
+        ArmCounts("morning", 1, 1, 0, 0.0, 0.0), ArmCounts("evening", 2, 2, 1, 0.0, 0.0),
+        ArmCounts(HOLDOUT, 1, 1, 1, 0.0, 0.0)]
     assert metric_kind(timing) == "conversion_rate"
     copy = pipeline.runtime.rules.experiments.get("copy")
     assert copy is not None and metric_kind(copy) == "revenue"
