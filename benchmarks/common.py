@@ -7,7 +7,7 @@ import os
 import secrets
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 from cdp_plugin.config import Config  # noqa: E402
 from cdp_plugin.pipeline import Pipeline  # noqa: E402
+from cdp_plugin.types import ConsentUpdate, Outcome, Status  # noqa: E402
 
 
 @contextmanager
@@ -31,6 +32,36 @@ def scratch_pipeline(**overrides: Any) -> Iterator[Pipeline]:
                         rules_dir=ROOT / "rules", load_entrypoints=False)
         with Pipeline.from_config(config.with_overrides(**overrides)) as pipeline:
             yield pipeline
+
+
+Item = bytes | ConsentUpdate
+"""One item of a benchmark stream: an event as a JSON line, or a preference update."""
+
+
+def feed(pipeline: Pipeline, items: Iterable[Item], batch_size: int,
+         seen: Callable[[Outcome], None] | None = None) -> None:
+    """Run ``items`` through ``pipeline`` in stream order: events in batches of
+    ``batch_size``, each preference update between them on its own, and the host's
+    ``json.dumps`` of every forwarded event; ``seen`` gets each outcome."""
+    batch: list[bytes] = []
+
+    def run() -> None:
+        for outcome in pipeline.process_batch(batch):
+            if outcome.status is Status.FORWARDED:
+                json.dumps(outcome.event, separators=(",", ":"))
+            if seen is not None:
+                seen(outcome)
+        batch.clear()
+
+    for item in items:
+        if isinstance(item, bytes):
+            batch.append(item)
+            if len(batch) >= batch_size:
+                run()
+        else:
+            run()
+            pipeline.record_consent(item)
+    run()
 
 
 def json_floor(lines: Iterable[str | bytes]) -> None:

@@ -24,15 +24,13 @@ import argparse
 import json
 import statistics
 import time
+from collections import Counter
 from collections.abc import Sequence
 
 import orjson
-from common import json_floor, orjson_floor, scratch_pipeline, scratch_store
+from common import Item, feed, json_floor, orjson_floor, scratch_pipeline, scratch_store
 
 from cdp_plugin.synthetic import generate_stream
-from cdp_plugin.types import ConsentUpdate, Status
-
-Item = bytes | ConsentUpdate
 
 
 def _stream(count: int) -> list[Item]:
@@ -58,30 +56,12 @@ def _timed(run: object, lines: Sequence[bytes]) -> float:
 
 def _pipeline(items: Sequence[Item], batch_size: int,
               store: str | None) -> tuple[float, dict[str, int]]:
-    statuses: dict[str, int] = {}
-
-    def count(outcomes: Sequence[object]) -> None:
-        for outcome in outcomes:
-            status = outcome.status  # type: ignore[attr-defined]
-            if status is Status.FORWARDED:
-                json.dumps(outcome.event, separators=(",", ":"))  # type: ignore[attr-defined]
-            statuses[status.value] = statuses.get(status.value, 0) + 1
-
+    statuses: Counter[str] = Counter()
     with scratch_store(store) as target, scratch_pipeline(store=target) as pipeline:
-        batch: list[bytes] = []
         started = time.perf_counter_ns()
-        for item in items:
-            if isinstance(item, bytes):
-                batch.append(item)
-                if len(batch) < batch_size:
-                    continue
-            else:
-                pipeline.record_consent(item)
-            count(pipeline.process_batch(batch))
-            batch = []
-        count(pipeline.process_batch(batch))
+        feed(pipeline, items, batch_size, lambda outcome: statuses.update([outcome.status.value]))
         elapsed = (time.perf_counter_ns() - started) / 1e9
-    return elapsed, statuses
+    return elapsed, dict(statuses)
 
 
 def main() -> None:

@@ -25,13 +25,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from common import json_floor, scratch_pipeline, scratch_store
+from common import Item, feed, json_floor, scratch_pipeline, scratch_store
 
 from cdp_plugin.pipeline import Pipeline
 from cdp_plugin.synthetic import StreamItem, generate_stream
-from cdp_plugin.types import ConsentUpdate
 
-Item = bytes | ConsentUpdate
 CHUNK = 10_000
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -58,20 +56,8 @@ def _chunks(stream: Iterator[StreamItem], events: int) -> Iterator[list[Item]]:
 
 
 def _run(pipeline: Pipeline, chunk: list[Item], batch_size: int) -> float:
-    batch: list[bytes] = []
     started = time.perf_counter_ns()
-    for item in chunk:
-        if isinstance(item, bytes):
-            batch.append(item)
-            if len(batch) < batch_size:
-                continue
-        else:
-            pipeline.record_consent(item)
-        for outcome in pipeline.process_batch(batch):
-            if outcome.event is not None:
-                json.dumps(outcome.event, separators=(",", ":"))
-        batch = []
-    pipeline.process_batch(batch)
+    feed(pipeline, chunk, batch_size)
     return (time.perf_counter_ns() - started) / 1e9
 
 
