@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -160,6 +161,30 @@ def test_thousand_events_with_fifty_malformed(make_pipeline: MakePipeline) -> No
     assert not any(mid and mid.startswith("bad-") for mid in forwarded_ids)
     assert len(forwarded_ids) == 950
     assert len(audit_records(pipeline, "event.invalid")) == 50
+
+
+def test_a_batch_with_invalid_events_leaves_nothing_for_the_cyclic_collector(
+        make_pipeline: MakePipeline) -> None:
+    # Reference cycles through a batch's events would hold its memory until the
+    # collector's rare full pass: a long run's memory would climb.
+    pipeline = make_pipeline()
+    lines = [json.dumps(track(f"ok-{i}", f"user-{i % 7}", consent=ALL_GRANTED))
+             for i in range(40)] + ["{truncated", json.dumps({"type": "track"})]
+    pipeline.process_batch(lines)  # warm: plans, memos, statements
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        outcomes = pipeline.process_batch([line.replace("ok-", "again-") for line in lines])
+        assert sum(o.status is Status.INVALID for o in outcomes) == 2
+        del outcomes
+        gc.collect()
+        kept = [type(o).__name__ for o in gc.garbage]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert "Event" not in kept and "Outcome" not in kept and "frame" not in kept, kept[:20]
 
 
 class RaisingDecider:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from collections.abc import Sequence
@@ -37,7 +38,10 @@ class SQLiteCore(SQLCore):
         return from_micros(value)
 
     def _for_keys(self, statement: str, keys: Sequence[str]) -> tuple[str, tuple[Any, ...]]:
-        return statement.replace("KEYS", ",".join("?" * len(keys))), tuple(keys)
+        # One statement text whatever the number of keys, bound to a JSON array: a
+        # text per count would be prepared and cached anew for each batch size.
+        return (statement.replace("KEYS", "SELECT value FROM json_each(?)"),
+                (json.dumps(list(keys), ensure_ascii=False),))
 
     def _from_db_json(self, value: str, operation: str) -> Any:
         return load_json(value, operation)

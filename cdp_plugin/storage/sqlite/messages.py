@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,7 +21,8 @@ class SQLiteMessages(SQLMessages, SQLiteCore):
     _FORGET_ONE = "DELETE FROM seen_messages WHERE message_id = ?"
 
     def _remembering(self, message_ids: Sequence[str], at: Any) -> tuple[str, tuple[Any, ...]]:
-        rows = ", ".join("(?, ?)" for _ in message_ids)
-        return (f"INSERT INTO seen_messages (message_id, seen_at) VALUES {rows} "
+        # "WHERE true" tells SQLite's parser the ON CONFLICT belongs to the INSERT.
+        return ("INSERT INTO seen_messages (message_id, seen_at) "
+                "SELECT value, ? FROM json_each(?) WHERE true "
                 "ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
-                tuple(value for key in message_ids for value in (key, at)))
+                (at, json.dumps(list(message_ids), ensure_ascii=False)))
