@@ -37,21 +37,23 @@ def attribute_conversions(hooks: HookRunner, event: Event, decision: Decision,
     docstring); return how many. Raises StorageError or AuditError.
 
     The event's timestamp is the client's, so it counts no later than its
-    receipt (plus the skew the consent stage allows): a future date cannot
-    place a conversion inside a window that has closed.
+    receipt, or the exposure when the gate was asked about a later time (plus the
+    skew the consent stage allows): a future date cannot place a conversion
+    inside a window that has closed.
     """
     runtime = hooks.runtime
     candidates = [experiment for experiment in
                   runtime.rules.experiments.converting(event.type, event.name)
                   if experiment.purpose in decision.purposes]
     converted = 0
-    at = min(event.timestamp, received_at + IN_EVENT_SKEW)
     for experiment in candidates:
         store = runtime.store
         row = store.experiment_subject(experiment.name, event.subject_key)
         if row is None or row.first_exposed_at is None:
             continue
         metric = experiment.metric
+        # No later than its receipt, or the exposure if the gate was asked ahead of it.
+        at = min(event.timestamp, max(received_at, row.first_exposed_at) + IN_EVENT_SKEW)
         window_end = row.first_exposed_at + timedelta(days=metric.within_days)
         if not row.first_exposed_at <= at <= window_end:
             continue
