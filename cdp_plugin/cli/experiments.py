@@ -23,6 +23,7 @@ from cdp_plugin.experiments.analysis import (
     analyse,
 )
 from cdp_plugin.experiments.counts import arm_totals, metric_kind
+from cdp_plugin.rules.builtin import locate_rules
 from cdp_plugin.rules.loader import load_rules
 from cdp_plugin.rules.model.experiments import Experiment
 from cdp_plugin.storage import open_store
@@ -46,9 +47,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     report = actions.add_parser(
         "report", help="the statistics of one or every experiment",
         description="Compare each arm with the control: conversion rate or revenue per "
-                    "exposed subject, the lift, its confidence interval and significance, "
-                    "the sample ratio against the configured shares, and the power for the "
-                    "minimum detectable effect.")
+                    "exposed subject, the lift, its confidence interval and significance "
+                    "(read once, and always valid), and the sample ratio against the "
+                    "configured shares.")
     report.add_argument("name", nargs="?", metavar="NAME", help="one experiment (default: all)")
     report.add_argument("--json", action="store_true", help="print JSON")
     report.add_argument("--html", metavar="OUT", type=Path, help="also write an HTML page")
@@ -58,7 +59,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def _chosen(args: argparse.Namespace) -> tuple[list[Experiment], Any]:
     config = config_from_args(args)
-    rules = load_rules(Path(config.rules_dir or "rules"))
+    rules = load_rules(locate_rules(config.rules_dir).path)
     chosen = list(rules.experiments.experiments)
     name = getattr(args, "name", None)
     if name is not None:
