@@ -62,9 +62,12 @@ class EventDecisions(PipelineCore):
         """
         with self.unit_of_work():
             parsed = [self._parse(raw, headers) for raw in raws]
-            self._read_ahead([event for event in parsed if isinstance(event, Event)])
+            keys = {id(event): self._message_key(event.message_id) for event in parsed
+                    if isinstance(event, Event)}
+            self._read_ahead([event for event in parsed if isinstance(event, Event)],
+                             list(keys.values()))
             outcomes = [self._reject(event) if isinstance(event, InvalidEvent)
-                        else self._process_one(event) for event in parsed]
+                        else self._process_one(event, keys[id(event)]) for event in parsed]
         return outcomes
 
     def _parse(self, raw: RawEvent, headers: Mapping[str, str] | None) -> Event | InvalidEvent:
@@ -80,24 +83,22 @@ class EventDecisions(PipelineCore):
             # collector frees, so a long run's memory would grow between its passes.
             return exc.with_traceback(None)
 
-    def _read_ahead(self, events: Sequence[Event]) -> None:
+    def _read_ahead(self, events: Sequence[Event], message_keys: Sequence[str]) -> None:
         """Tell the store which messages the batch will remember and whose consent
         and profiles it will read, so it can do each in one statement rather than
         one per event."""
         if not events:
             return
         store, subject = self.runtime.store, self.runtime.pseudonymizer.subject
-        store.remember_messages_ahead([self._message_key(event.message_id) for event in events],
-                                      self.clock())
+        store.remember_messages_ahead(message_keys, self.clock())
         subjects = {event.subject_key for event in events}
         store.prefetch_profiles(subjects)
         store.prefetch_quarantine_counts(subjects)
         store.prefetch_consent(subjects | {subject(identity) for event in events
                                            for identity in linked_ids(event)})
 
-    def _process_one(self, event: Event) -> Outcome:
+    def _process_one(self, event: Event, message_key: str) -> Outcome:
         store = self.runtime.store
-        message_key = self._message_key(event.message_id)
         if not store.remember_message(message_key, self.clock()):
             self.hooks.audit(EventDuplicate(message_key, event.subject_key))
             return Outcome(Status.DUPLICATE, event.message_id, ("duplicate",))
