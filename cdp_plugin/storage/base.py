@@ -8,7 +8,6 @@ message names the operation, never the data involved.
 from __future__ import annotations
 
 import errno
-import json
 import math
 import threading
 from abc import abstractmethod
@@ -17,6 +16,7 @@ from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any
 
+from cdp_plugin import json_read
 from cdp_plugin.errors import StorageError
 from cdp_plugin.storage import json_text
 from cdp_plugin.storage.contracts import (
@@ -177,44 +177,27 @@ class SingleConnectionStore(Store):
     def transaction(self) -> AbstractContextManager[None]:
         return self._scope("transaction", atomic=True)
 
-    @contextmanager
-    def _scope(self, operation: str, *, atomic: bool) -> Iterator[None]:
+    def _scope(self, operation: str, *, atomic: bool) -> AbstractContextManager[None]:
         """Run one operation (or a caller's block) under the lock.
 
         ``atomic`` asks for a transaction of its own when none is open; a
         single statement does without, since the database makes it atomic.
+        Inside an open transaction the operation joins it: a failure then
+        fails the whole transaction.
         """
-        with self._lock:
-            if self._closed:
-                raise StorageError(f"{operation} failed: the store is closed")
-            if self._depth == 0:
-                self._reconnect_if_lost(operation)
-            if self._depth > 0:
-                yield from self._joined(operation)
-            elif atomic:
-                yield from self._outermost(operation)
-            else:
-                try:
-                    yield
-                except self._driver_errors as exc:
-                    raise self._error(operation, exc) from None
+        return _Scope(self, operation, atomic)
 
-    def _joined(self, operation: str) -> Iterator[None]:
-        if self._failed:
-            raise StorageError(f"{operation} failed: the enclosing transaction has failed")
-        self._depth += 1
+    @contextmanager
+    def _alone(self, operation: str, atomic: bool) -> Iterator[None]:
+        """An operation outside any transaction (the lock is held by the caller)."""
+        self._reconnect_if_lost(operation)
+        if atomic:
+            yield from self._outermost(operation)
+            return
         try:
             yield
         except self._driver_errors as exc:
-            # Some databases abort the whole transaction on any error, so
-            # every backend treats a failure inside as fatal to it alike.
-            self._failed = True
             raise self._error(operation, exc) from None
-        except BaseException:
-            self._failed = True
-            raise
-        finally:
-            self._depth -= 1
 
     def _outermost(self, operation: str) -> Iterator[None]:
         self._read_ahead.clear()
@@ -303,7 +286,7 @@ def dump_json(value: Any, operation: str, argument: str) -> str:
 def load_json(text: str, operation: str) -> Any:
     """Parse stored JSON text; StorageError naming ``operation`` if it is corrupt."""
     try:
-        return json.loads(text)
+        return json_read.loads(text)
     except ValueError:
         raise StorageError(f"{operation} failed: a stored JSON value is corrupt") from None
 
@@ -329,3 +312,53 @@ def finite(value: float, operation: str, argument: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise StorageError(f"{operation} failed: {argument} must be a finite number")
     return float(value)
+
+
+class _Scope:
+    """:meth:`SingleConnectionStore._scope` as a plain context manager: every store
+    operation passes through one, and inside a transaction (the common case) a
+    class costs a fraction of a generator-based context manager."""
+
+    __slots__ = ("_alone", "_atomic", "_operation", "_store")
+
+    def __init__(self, store: SingleConnectionStore, operation: str, atomic: bool) -> None:
+        self._store = store
+        self._operation = operation
+        self._atomic = atomic
+        self._alone: AbstractContextManager[None] | None = None
+
+    def __enter__(self) -> None:
+        store = self._store
+        store._lock.acquire()
+        try:
+            if store._closed:
+                raise StorageError(f"{self._operation} failed: the store is closed")
+            if store._depth > 0:
+                if store._failed:
+                    raise StorageError(
+                        f"{self._operation} failed: the enclosing transaction has failed")
+                store._depth += 1
+                return
+            alone = store._alone(self._operation, self._atomic)
+            alone.__enter__()
+            self._alone = alone
+        except BaseException:
+            store._lock.release()
+            raise
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 traceback: Any) -> bool | None:
+        store = self._store
+        try:
+            if self._alone is not None:
+                return self._alone.__exit__(kind, exc, traceback)
+            store._depth -= 1
+            if exc is not None:
+                # Some databases abort the whole transaction on any error, so
+                # every backend treats a failure inside as fatal to it alike.
+                store._failed = True
+                if isinstance(exc, store._driver_errors):
+                    raise store._error(self._operation, exc) from None
+            return None
+        finally:
+            store._lock.release()
