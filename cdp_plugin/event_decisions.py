@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+from cdp_plugin import json_read
 from cdp_plugin.audit.records import (
     EventDecision,
     EventDuplicate,
@@ -107,16 +108,17 @@ class EventDecisions(PipelineCore):
             store.link_identities(event.subject_key, self.runtime.pseudonymizer.subject(identity),
                                   self.clock())
         try:
-            outcome = self._decide_and_apply(event)
+            outcome = self._decide_and_apply(event, message_key)
             assert outcome is not None  # only held events can stay undecided
             return outcome
         except PluginError as exc:
             store.forget_message(message_key)  # a retry after the fix is no replay
-            return self._plugin_failed(event, exc)
+            return self._plugin_failed(event, exc, message_key)
 
-    def _decide_and_apply(self, event: Event, held: bool = False) -> Outcome | None:
-        """Decide and act on one event; for an event already ``held`` in
-        quarantine, None means it stays there."""
+    def _decide_and_apply(self, event: Event, message_key: str,
+                          held: bool = False) -> Outcome | None:
+        """Decide and act on one event (``message_key`` its keyed ``messageId``); for an
+        event already ``held`` in quarantine, None means it stays there."""
         consent = self.hooks.resolve_consent(event) or ConsentView(event.subject_key)
         decision = self.hooks.decide(event, consent) or Decision.drop("no_decision")
         if decision.action is Action.ALLOW and (
@@ -125,25 +127,24 @@ class EventDecisions(PipelineCore):
         if decision.action is Action.QUARANTINE:
             if held:
                 return None
-            decision = self._quarantine(event, decision)
+            decision = self._quarantine(event, message_key, decision)
         if decision.action is not Action.ALLOW:
-            entry = self._audit_decision(event, decision, consent)
+            entry = self._audit_decision(event, message_key, decision, consent)
             status = Status.QUARANTINED if decision.action is Action.QUARANTINE else Status.DROPPED
             return Outcome(status, event.message_id, decision.reasons,
                            audit_index=entry.index)
         minimized = self.hooks.minimize_event(event, decision)
         if minimized is None:
             decision = Decision.drop("no_minimizer")
-            entry = self._audit_decision(event, decision, consent)
+            entry = self._audit_decision(event, message_key, decision, consent)
             return Outcome(Status.DROPPED, event.message_id, decision.reasons,
                            audit_index=entry.index)
         changes = self.hooks.update_segments(event, decision, consent)
         summary, chosen_by = minimized.summary(), minimized.rules()
         destinations = self._destinations(decision.purposes)
-        entry = self._audit_decision(event, decision, consent, summary, changes, destinations,
-                                     chosen_by)
-        attribute_conversions(self.hooks, event, decision, self._message_key(event.message_id),
-                              self.clock())
+        entry = self._audit_decision(event, message_key, decision, consent, summary, changes,
+                                     destinations, chosen_by)
+        attribute_conversions(self.hooks, event, decision, message_key, self.clock())
         for change in changes:
             self.hooks.announce_segment_changed(change)
         deliveries = {name: annotated(payload, event.payload, consent)
@@ -161,13 +162,13 @@ class EventDecisions(PipelineCore):
         store = self.runtime.store
         settled = []
         for held in store.quarantine_list(subject_key):
-            stored = json.loads(held.payload)
+            stored = json_read.loads(held.payload)
             event = parse_event(stored["event"], self.runtime.pseudonymizer.subject,
                                 stored["headers"], checked_for_poison=True)  # when held
             try:
-                outcome = self._decide_and_apply(event, held=True)
+                outcome = self._decide_and_apply(event, held.message_id, held=True)
             except PluginError as exc:
-                self._plugin_failed(event, exc)  # stays held; the error is audited
+                self._plugin_failed(event, exc, held.message_id)  # stays held; the error is audited
                 continue
             if outcome is None:
                 continue
@@ -180,14 +181,14 @@ class EventDecisions(PipelineCore):
             settled.append(outcome)
         return settled
 
-    def _quarantine(self, event: Event, decision: Decision) -> Decision:
+    def _quarantine(self, event: Event, message_key: str, decision: Decision) -> Decision:
         """Hold the event until consent is known, within the per-subject bound."""
         config, store = self.runtime.config, self.runtime.store
         if store.quarantine_count(event.subject_key) >= config.quarantine_per_subject:
             return Decision.drop(*decision.reasons, "quarantine.full")
         now = self.clock()
         held = {"event": dict(event.payload), "headers": dict(event.headers)}
-        store.quarantine_add(event.subject_key, self._message_key(event.message_id),
+        store.quarantine_add(event.subject_key, message_key,
                              json.dumps(held, separators=(",", ":")),
                              now, now + timedelta(hours=config.quarantine_ttl_hours))
         return decision
@@ -209,22 +210,22 @@ class EventDecisions(PipelineCore):
         return Outcome(Status.INVALID, exc.message_id, exc.reasons,
                        audit_index=entry.index)
 
-    def _plugin_failed(self, event: Event, exc: PluginError) -> Outcome:
-        message_key = self._message_key(event.message_id)
+    def _plugin_failed(self, event: Event, exc: PluginError, message_key: str) -> Outcome:
         entry = self.hooks.audit_plugin_error(exc, event.subject_key, message_key)
         self.hooks.announce_ingest_error(IngestError(
             exc.hook, exc.plugin, type(exc.cause).__name__, str(exc), message_key))
         return Outcome(Status.DROPPED, event.message_id,
                        ("plugin_error", f"plugin:{exc.plugin}"), audit_index=entry.index)
 
-    def _audit_decision(self, event: Event, decision: Decision, consent: ConsentView,
+    def _audit_decision(self, event: Event, message_key: str, decision: Decision,
+                        consent: ConsentView,
                         summary: Mapping[str, list[str]] | None = None,
                         changes: Sequence[SegmentChange] = (),
                         destinations: frozenset[str] = frozenset(),
                         chosen_by: Mapping[str, str] | None = None) -> AuditEntry:
         name = None if event.name is None else redact(event.name)[0]
         return self.hooks.audit(EventDecision(
-            self._message_key(event.message_id), event.subject_key, event.type, name,
+            message_key, event.subject_key, event.type, name,
             decision.action.value, tuple(decision.reasons), tuple(sorted(decision.purposes)),
             {p: s.value for p, s in sorted(consent.purposes.items())}, consent.jurisdiction,
             tuple(sorted(destinations)), self.runtime.rules.version, dict(summary or {}),

@@ -30,6 +30,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from cdp_plugin.errors import InvalidEvent
+from cdp_plugin.json_read import NOT_READ, read_fast
 from cdp_plugin.types import EVENT_TYPES, Event
 
 __all__ = ["decode_line", "parse_event", "poison_problems"]
@@ -97,10 +98,12 @@ def decode_line(line: bytes | str) -> dict[str, Any]:
             non_finite.append(text)
         return value
 
-    try:
-        value = json.loads(line, parse_float=number, parse_constant=number)
-    except (ValueError, RecursionError):
-        value = None
+    value = read_fast(line)
+    if value is NOT_READ:
+        try:
+            value = json.loads(line, parse_float=number, parse_constant=number)
+        except (ValueError, RecursionError):
+            value = None
     if not isinstance(value, dict):
         raise InvalidEvent({"$": _NOT_JSON_OBJECT}) from None
     # A NUL or a surrogate can only arrive as a \u escape, or (in bytes, which

@@ -15,9 +15,9 @@ orjson would mean something else, the standard library decides:
   standard library takes over, as it does for integers beyond 64 bits and
   keys that are not strings.
 
-Stored text is read by the standard library: orjson reads integers beyond 64
-bits as floats, and ruling them out costs a scan of the text that takes
-longer than orjson saves.
+Stored text is read by :func:`cdp_plugin.storage.base.load_json`, through
+:mod:`cdp_plugin.json_read`: by orjson where its value is the standard
+library's, by the standard library wherever it might not be.
 """
 
 from __future__ import annotations
