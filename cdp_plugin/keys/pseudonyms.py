@@ -7,6 +7,8 @@ import hmac
 
 from cdp_plugin.keys.master import MasterKeys, derive_key
 
+_SUBJECT_MEMO_LIMIT = 65_536
+
 
 class Pseudonymizer:
     """Keyed pseudonyms (HMAC-SHA256) for subjects and field values.
@@ -27,19 +29,31 @@ class Pseudonymizer:
         self._message_key = derive_key(keys.pseudonym.secret, "message-id/v1")
         self._assignment_key = derive_key(keys.pseudonym.secret, "experiment-assignment/v1")
         self.key_id = hashlib.sha256(self._field_key).hexdigest()[:8]
+        # Keyed HMACs ready to copy: a copy skips the key schedule of a new one.
+        self._subject_mac = hmac.new(self._subject_key, digestmod=hashlib.sha256)
+        self._message_mac = hmac.new(self._message_key, digestmod=hashlib.sha256)
+        self._field_mac = hmac.new(self._field_key, digestmod=hashlib.sha256)
+        # Subjects recur on every event of theirs (several times per event: the
+        # subject, linked ids, the consent lookups), so their pseudonyms are kept,
+        # within a bound; message ids are new each time and are not.
+        self._subjects: dict[str, str] = {}
+
 
     def subject(self, subject_id: str) -> str:
         """The subject key stored and audited in place of ``subject_id``."""
-        digest = hmac.new(self._subject_key, subject_id.encode(), hashlib.sha256).hexdigest()
-        return "s_" + digest[:32]
+        known = self._subjects.get(subject_id)
+        if known is None:
+            if len(self._subjects) >= _SUBJECT_MEMO_LIMIT:
+                self._subjects.clear()
+            known = self._subjects[subject_id] = "s_" + _keyed(self._subject_mac, subject_id)[:32]
+        return known
 
     def message(self, message_id: str) -> str:
         """The key stored (replay detection, quarantine) and audited in place of a
         client's ``messageId``, which is free text and may embed personal data
         (an email address, a user id). Like subject keys it survives rotation, so
         a replay is still recognised after the current master key changes."""
-        digest = hmac.new(self._message_key, message_id.encode(), hashlib.sha256).hexdigest()
-        return "m_" + digest[:32]
+        return "m_" + _keyed(self._message_mac, message_id)[:32]
 
     def assignment(self, salt: str, subject_key: str) -> bytes:
         """The keyed hash (HMAC-SHA256, 32 bytes) that places ``subject_key`` in
@@ -51,5 +65,11 @@ class Pseudonymizer:
 
     def field(self, value: str) -> str:
         """A keyed pseudonym of a field value, prefixed with the key id."""
-        digest = hmac.new(self._field_key, value.encode(), hashlib.sha256).hexdigest()
-        return f"h1:{self.key_id}:{digest[:32]}"
+        return f"h1:{self.key_id}:{_keyed(self._field_mac, value)[:32]}"
+
+
+def _keyed(mac: hmac.HMAC, text: str) -> str:
+    """The hex HMAC of ``text`` under the key ``mac`` was made with."""
+    copy = mac.copy()
+    copy.update(text.encode())
+    return copy.hexdigest()
