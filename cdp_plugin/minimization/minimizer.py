@@ -43,6 +43,18 @@ Encrypt = Callable[[str, Any], str]
 
 _Actions = dict[tuple[str, str], FieldAction]
 _KEY_MEMO_LIMIT = 4096
+_CLEAN_KEYS: dict[PiiGuard | None, set[str]] = {}
+"""Per guard, the map keys it found clean, shared by every walk (each bounded); a
+key with a finding is never kept, so the memo holds no personal data the guard knows of."""
+
+
+def _clean_keys_of(guard: PiiGuard | None) -> set[str]:
+    known = _CLEAN_KEYS.get(guard)
+    if known is None:
+        if len(_CLEAN_KEYS) >= 8:  # guards are few (one in production): stay bounded
+            _CLEAN_KEYS.clear()
+        known = _CLEAN_KEYS[guard] = set()
+    return known
 # Kept identifiers that must stay unique: personal data in one is replaced by its
 # keyed hash, not by the guard's marker.
 _ID_PATHS: frozenset[tuple[str, ...]] = frozenset({("messageId",)})
@@ -64,7 +76,7 @@ class Minimizer:
         self._hash = hash_value
         self._encrypt = encrypt_value
         self._guard = pii_guard
-        self._keys: dict[str, str] = {}
+        self._clean_keys = _clean_keys_of(pii_guard)
 
     def apply(self, plan: Plan, payload: Mapping[str, Any]) -> tuple[dict[str, Any],
                                                                       tuple[FieldAction, ...]]:
@@ -81,6 +93,7 @@ class Minimizer:
                       actions: _Actions) -> Any:
         out: dict[str, Any] = {}
         children, child, guard = parent.children, plan.child, self._guard
+        clean_keys = self._clean_keys
         for key, item in value.items():
             here = children.get(key) or child(parent, key)
             if here.deeper or here.step.action != "keep":
@@ -89,6 +102,11 @@ class Minimizer:
                     continue
             elif guard is None or not here.scan:
                 out[key] = item  # a kept leaf no guard looks at: the common case, inline
+                continue
+            elif item.__class__ is str and key in clean_keys and not guard(item)[1]:
+                # The next most common case, inline: a kept clean string under a
+                # key already found clean.
+                out[key] = item
                 continue
             else:
                 kept = self._guarded(item, here.path, here.step, actions)
@@ -106,14 +124,14 @@ class Minimizer:
         out[safe] = value
 
     def _safe_key(self, key: str, scan: bool) -> str:
-        if self._guard is None or not scan:
+        if self._guard is None or not scan or key in self._clean_keys:
             return key
-        known = self._keys.get(key)
-        if known is None:
-            if len(self._keys) >= _KEY_MEMO_LIMIT:  # keys are client text: stay bounded
-                self._keys.clear()
-            known = self._keys[key] = self._guard(key)[0]
-        return known
+        safe = self._guard(key)[0]
+        if safe == key:
+            if len(self._clean_keys) >= _KEY_MEMO_LIMIT:  # keys are client text: stay bounded
+                self._clean_keys.clear()
+            self._clean_keys.add(key)
+        return safe
 
     def _walk(self, plan: Plan, value: Any, here: Resolved, actions: _Actions) -> Any:
         if here.deeper and is_object(value):
