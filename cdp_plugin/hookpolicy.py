@@ -51,12 +51,19 @@ class CdpPluginManager(pluggy.PluginManager):
         # Guarded copies of the implementations, built once each: pluggy hands
         # the same HookImpl objects to every call of a hook.
         self._guarded: dict[int, tuple[HookImpl, HookImpl]] = {}
+        # pluggy's own call loop; tracing or call monitoring replaces it, and then
+        # every call goes through it, so the tracer sees each one.
+        self._untraced = self._inner_hookexec
 
     def _hookexec(self, hook_name: str, methods: Sequence[HookImpl],
                   kwargs: Mapping[str, object], firstresult: bool) -> object | list[object]:
         observer = hook_name in OBSERVER_HOOKS
         guarded = [self._guard(impl, hook_name, observer) for impl in methods]
         try:
+            if len(guarded) == 1 and self._inner_hookexec is self._untraced:
+                single = _call_single(guarded[0], kwargs, firstresult)
+                if single is not _NOT_SINGLE:
+                    return single
             return super()._hookexec(hook_name, guarded, kwargs, firstresult)
         except AuditError:
             raise
@@ -81,6 +88,27 @@ class CdpPluginManager(pluggy.PluginManager):
                            impl.opts)
         self._guarded[id(impl)] = (impl, guarded)
         return guarded
+
+
+_NOT_SINGLE = object()
+
+
+def _call_single(impl: HookImpl, kwargs: Mapping[str, object],
+                 firstresult: bool) -> object:
+    """What pluggy's multicall returns for one plain implementation (no wrapper,
+    no keyword-only arguments), without its loop: most hooks have exactly one, on
+    every event. :data:`_NOT_SINGLE` for any other shape, or a missing argument
+    (multicall then runs and raises pluggy's own error)."""
+    if impl.wrapper or impl.hookwrapper or impl.kwargnames:
+        return _NOT_SINGLE
+    try:
+        args = [kwargs[name] for name in impl.argnames]
+    except KeyError:
+        return _NOT_SINGLE
+    result = impl.function(*args)
+    if firstresult:
+        return result
+    return [] if result is None else [result]
 
 
 def _blame(exc: BaseException, plugin_name: str) -> None:

@@ -443,3 +443,54 @@ def test_hook_cdp_register_destinations(make_pipeline: MakePipeline) -> None:
     broken = _apart(make_pipeline, pipeline, Broken())
     with pytest.raises(PluginError, match="Broken"):
         plan_for(broken, broken.runtime.config)
+
+
+def _manager_with(*plugins: object) -> Any:
+    from cdp_plugin import hookspecs
+    from cdp_plugin.hookpolicy import CdpPluginManager
+    pm = CdpPluginManager()
+    pm.add_hookspecs(hookspecs)
+    for plugin in plugins:
+        pm.register(plugin, name=type(plugin).__name__)
+    return pm
+
+
+def test_a_single_implementation_answers_as_through_pluggys_loop() -> None:
+    class Silent:
+        @hookimpl
+        def cdp_decide(self, event: Event) -> None:
+            return None
+
+        @hookimpl
+        def cdp_update_segments(self, event: Event) -> None:
+            return None
+
+    class Faulty:
+        @hookimpl
+        def cdp_decide(self, event: Event) -> Decision:
+            raise KeyError("lookup table")
+
+    kwargs = {"event": None, "consent": None, "runtime": None}
+    silent = _manager_with(Silent())
+    assert silent.hook.cdp_decide(**kwargs) is None                      # firstresult
+    assert silent.hook.cdp_update_segments(decision=None, **kwargs) == []  # a list of results
+    with pytest.raises(PluginError) as raised:
+        _manager_with(Faulty()).hook.cdp_decide(**kwargs)
+    assert (raised.value.plugin, raised.value.hook) == ("Faulty", "cdp_decide")
+    assert isinstance(raised.value.cause, KeyError)
+
+
+def test_hook_call_monitoring_sees_calls_of_a_single_implementation() -> None:
+    class Decider:
+        @hookimpl
+        def cdp_decide(self, event: Event) -> Decision:
+            return Decision.drop("test")
+
+    pm = _manager_with(Decider())
+    seen: list[str] = []
+    undo = pm.add_hookcall_monitoring(lambda name, impls, kwargs: seen.append(name),
+                                      lambda outcome, name, impls, kwargs: None)
+    assert pm.hook.cdp_decide(event=None, consent=None, runtime=None) == Decision.drop("test")
+    undo()
+    pm.hook.cdp_decide(event=None, consent=None, runtime=None)
+    assert seen == ["cdp_decide"]
