@@ -27,7 +27,7 @@ import math
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 from cdp_plugin.errors import InvalidEvent
 from cdp_plugin.json_read import NOT_READ, read_fast
@@ -264,7 +264,7 @@ def parse_event(
     )
 
 
-def is_object(value: object) -> bool:
+def is_object(value: object) -> TypeGuard[Mapping[Any, Any]]:
     """Whether ``value`` is a JSON object (a mapping); ``dict`` is tested first,
     since JSON always yields dicts and the ABC check costs several times more."""
     return value.__class__ is dict or isinstance(value, Mapping)

@@ -121,6 +121,10 @@ def unmapped_categories(event: Event, rules: PurposeRules) -> tuple[str, ...]:
     rules do not map (sorted, at most :data:`UNMAPPED_LIMIT`), for reporting:
     an unmapped id is no signal, so without this a CMP's vocabulary the rules
     do not know would leave events unknown without a word."""
+    context = event.payload.get("context")
+    if not is_object(context) or ("consent" not in context
+                                  and "consentManagement" not in context):
+        return ()
     names = [c for c in _category_preferences(event) if isinstance(c, str)]
     names += [consent_id for consent_id, _ in _consent_ids(event)]
     unknown = sorted({_reportable(n) for n in names if rules.category_purposes(n) is None})
@@ -215,15 +219,21 @@ def gpp_statements(event: Event, rules: PurposeRules) -> list[Statement]:
     return found
 
 
-READERS = (segment_statements, rudderstack_statements, consent_mode_statements,
-           tcf_statements, gpp_statements)
-"""The readers of in-event consent objects mapped through ``purposes.yaml``."""
+READERS = ((segment_statements, "consent"), (rudderstack_statements, "consentManagement"),
+           (consent_mode_statements, "consentMode"), (tcf_statements, "consent"),
+           (gpp_statements, "consent"))
+"""The readers of in-event consent objects mapped through ``purposes.yaml``, each
+with the key of ``context`` it reads: without that key it has nothing to find."""
 
 
 def in_event_statements(event: Event, rules: PurposeRules,
                         honours_gpc: bool) -> list[Statement]:
     """Every statement the event carries about its subject's consent."""
     found = gpc_statements(event, honours_gpc)
-    for read in READERS:
-        found.extend(read(event, rules))
+    context = event.payload.get("context")
+    if not is_object(context):
+        return found
+    for read, key in READERS:
+        if key in context:
+            found.extend(read(event, rules))
     return found
