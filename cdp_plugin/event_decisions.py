@@ -10,7 +10,6 @@ audited before the call returns.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -29,6 +28,7 @@ from cdp_plugin.events import decode_line, linked_ids, parse_event
 from cdp_plugin.experiments.attribution import attribute_conversions
 from cdp_plugin.forwarding import annotated
 from cdp_plugin.minimization.pii_guard import redact
+from cdp_plugin.storage import json_text
 from cdp_plugin.types import (
     Action,
     AuditEntry,
@@ -189,7 +189,7 @@ class EventDecisions(PipelineCore):
         now = self.clock()
         held = {"event": dict(event.payload), "headers": dict(event.headers)}
         store.quarantine_add(event.subject_key, message_key,
-                             json.dumps(held, separators=(",", ":")),
+                             json_text.dumps(held),
                              now, now + timedelta(hours=config.quarantine_ttl_hours))
         return decision
 
