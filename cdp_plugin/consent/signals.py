@@ -121,10 +121,6 @@ def unmapped_categories(event: Event, rules: PurposeRules) -> tuple[str, ...]:
     rules do not map (sorted, at most :data:`UNMAPPED_LIMIT`), for reporting:
     an unmapped id is no signal, so without this a CMP's vocabulary the rules
     do not know would leave events unknown without a word."""
-    context = event.payload.get("context")
-    if not is_object(context) or ("consent" not in context
-                                  and "consentManagement" not in context):
-        return ()
     names = [c for c in _category_preferences(event) if isinstance(c, str)]
     names += [consent_id for consent_id, _ in _consent_ids(event)]
     unknown = sorted({_reportable(n) for n in names if rules.category_purposes(n) is None})

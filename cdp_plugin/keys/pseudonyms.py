@@ -38,7 +38,6 @@ class Pseudonymizer:
         # within a bound; message ids are new each time and are not.
         self._subjects: dict[str, str] = {}
 
-
     def subject(self, subject_id: str) -> str:
         """The subject key stored and audited in place of ``subject_id``."""
         known = self._subjects.get(subject_id)

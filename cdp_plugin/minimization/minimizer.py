@@ -47,6 +47,10 @@ _CLEAN_KEYS: dict[PiiGuard | None, set[str]] = {}
 """Per guard, the map keys it found clean, shared by every walk (each bounded); a
 key with a finding is never kept, so the memo holds no personal data the guard knows of."""
 
+# Kept identifiers that must stay unique: personal data in one is replaced by its
+# keyed hash, not by the guard's marker.
+_ID_PATHS: frozenset[tuple[str, ...]] = frozenset({("messageId",)})
+
 
 def _clean_keys_of(guard: PiiGuard | None) -> set[str]:
     known = _CLEAN_KEYS.get(guard)
@@ -55,9 +59,6 @@ def _clean_keys_of(guard: PiiGuard | None) -> set[str]:
             _CLEAN_KEYS.clear()
         known = _CLEAN_KEYS[guard] = set()
     return known
-# Kept identifiers that must stay unique: personal data in one is replaced by its
-# keyed hash, not by the guard's marker.
-_ID_PATHS: frozenset[tuple[str, ...]] = frozenset({("messageId",)})
 
 
 class Minimizer:
