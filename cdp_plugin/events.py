@@ -264,10 +264,16 @@ def parse_event(
     )
 
 
+_NOT_MAPPINGS = frozenset({type(None), str, int, float, bool, list})
+"""JSON's other types: known not to be mappings without the ABC check."""
+
+
 def is_object(value: object) -> TypeGuard[Mapping[Any, Any]]:
-    """Whether ``value`` is a JSON object (a mapping); ``dict`` is tested first,
-    since JSON always yields dicts and the ABC check costs several times more."""
-    return value.__class__ is dict or isinstance(value, Mapping)
+    """Whether ``value`` is a JSON object (a mapping); ``dict`` and JSON's other
+    types are tested first, since JSON always yields them and the ABC check
+    costs several times more."""
+    kind = value.__class__
+    return kind is dict or (kind not in _NOT_MAPPINGS and isinstance(value, Mapping))
 
 
 def _id_problem(value: object, max_len: int) -> str | None:

@@ -6,8 +6,10 @@ import copy
 import hashlib
 import hmac
 import json
-from collections.abc import Callable, Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta, timezone
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -15,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cdp_plugin.errors import InvalidEvent
-from cdp_plugin.events import decode_line, parse_event
+from cdp_plugin.events import decode_line, is_object, parse_event
 from cdp_plugin.types import EVENT_TYPES, Event
 
 _KEY = b"test-pseudonym-key"
@@ -668,3 +670,29 @@ def test_any_json_object_gives_an_event_or_a_value_free_error(raw: dict[str, Any
     assert event.subject_key == pseudonymize(event.subject_id)
     assert event.timestamp.utcoffset() == timedelta(0)
     assert event.payload == raw
+
+
+class _Frozen(Mapping[str, int]):
+    """A mapping that is not a dict."""
+
+    def __getitem__(self, key: str) -> int:
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+class _Text(str):
+    """A str subclass: still not a mapping."""
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ({}, True), ({"a": 1}, True), (MappingProxyType({"a": 1}), True), (_Frozen(), True),
+    (OrderedDict(), True), (None, False), ("text", False), (_Text("x"), False), (1, False),
+    (1.5, False), (True, False), ([], False), ((), False), (b"{}", False),
+])
+def test_is_object_answers_like_the_mapping_abc(value: object, expected: bool) -> None:
+    assert is_object(value) is expected is isinstance(value, Mapping)

@@ -29,9 +29,10 @@ def test_each_pseudonym_is_the_hmac_of_its_input(text: str) -> None:
     assert keys.subject(text) == "s_" + reference("subject-pseudonym/v1", text)[:32]  # memo
     assert keys.message(text) == "m_" + reference("message-id/v1", text)[:32]
     assert keys.field(text) == f"h1:{keys.key_id}:{reference('field-hash/v1', text)[:32]}"
+    assert keys.field(text) == f"h1:{keys.key_id}:{reference('field-hash/v1', text)[:32]}"
 
 
-def test_the_subject_memo_stays_bounded_and_right(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_memos_stay_bounded_and_right(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pseudonyms, "_SUBJECT_MEMO_LIMIT", 8)
     keys = Pseudonymizer(MASTER)
     for _ in range(3):
@@ -39,3 +40,6 @@ def test_the_subject_memo_stays_bounded_and_right(monkeypatch: pytest.MonkeyPatc
             expected = "s_" + reference("subject-pseudonym/v1", f"user-{n}")[:32]
             assert keys.subject(f"user-{n}") == expected
             assert len(keys._subjects) <= 8
+            hashed = f"h1:{keys.key_id}:{reference('field-hash/v1', f'user-{n}')[:32]}"
+            assert keys.field(f"user-{n}") == hashed
+            assert len(keys._fields) <= 8

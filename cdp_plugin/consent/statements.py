@@ -45,7 +45,9 @@ def latest(statements: Iterable[Statement], skew: timedelta = timedelta(0)) -> S
     preference-center withdrawal cannot be told from one made before it.
     """
     found = list(statements)
-    winner = max(found, key=Statement.order, default=None)
+    if len(found) <= 1:  # the common case: no other statement to weigh it against
+        return found[0] if found else None
+    winner = max(found, key=Statement.order)
     if winner is None or winner.rank == EXPLICIT or not skew:
         return winner
     close = [s for s in found if s.rank == EXPLICIT and s.captured_at >= winner.captured_at - skew]

@@ -34,9 +34,11 @@ class Pseudonymizer:
         self._message_mac = hmac.new(self._message_key, digestmod=hashlib.sha256)
         self._field_mac = hmac.new(self._field_key, digestmod=hashlib.sha256)
         # Subjects recur on every event of theirs (several times per event: the
-        # subject, linked ids, the consent lookups), so their pseudonyms are kept,
-        # within a bound; message ids are new each time and are not.
+        # subject, linked ids, the consent lookups), and so do the hashed fields
+        # (``userId``, ``anonymousId``), so their pseudonyms are kept, within a
+        # bound; message ids are new each time and are not.
         self._subjects: dict[str, str] = {}
+        self._fields: dict[str, str] = {}
 
     def subject(self, subject_id: str) -> str:
         """The subject key stored and audited in place of ``subject_id``."""
@@ -64,7 +66,12 @@ class Pseudonymizer:
 
     def field(self, value: str) -> str:
         """A keyed pseudonym of a field value, prefixed with the key id."""
-        return f"h1:{self.key_id}:{_keyed(self._field_mac, value)[:32]}"
+        known = self._fields.get(value)
+        if known is None:
+            if len(self._fields) >= _SUBJECT_MEMO_LIMIT:
+                self._fields.clear()
+            known = self._fields[value] = f"h1:{self.key_id}:{_keyed(self._field_mac, value)[:32]}"
+        return known
 
 
 def _keyed(mac: hmac.HMAC, text: str) -> str:

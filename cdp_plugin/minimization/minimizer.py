@@ -97,8 +97,14 @@ class Minimizer:
         clean_keys = self._clean_keys
         for key, item in value.items():
             here = children.get(key) or child(parent, key)
+            if here.drops:  # the commonest case, inline: what _act does for a drop
+                if here.drop_key not in actions:
+                    actions[here.drop_key] = here.record("drop", here.step.rule)
+                continue
             if here.deeper or here.step.action != "keep":
-                kept = self._walk(plan, item, here, actions)
+                kept = (self._walk_mapping(plan, item, here, actions)
+                        if here.deeper and item.__class__ is dict
+                        else self._walk(plan, item, here, actions))
                 if kept is _DROPPED:
                     continue
             elif guard is None or not here.scan:

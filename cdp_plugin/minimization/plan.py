@@ -118,7 +118,9 @@ class Resolved:
     """What a plan says about one path, and the summary entries made there (built once).
 
     ``scan`` tells whether a kept value here passes through the personal-data
-    guard (``pii_scan: 0`` exempts it).
+    guard (``pii_scan: 0`` exempts it); ``drops`` that whatever is here is
+    dropped whole (no rule names a path inside it), the commonest case of a walk,
+    whose summary key is ``drop_key``.
     """
 
     step: Step
@@ -126,11 +128,15 @@ class Resolved:
     dotted: str
     path: Path
     scan: bool = field(init=False)
+    drops: bool = field(init=False)
+    drop_key: tuple[str, str] = field(init=False)
     children: dict[str, Resolved] = field(default_factory=dict)
     _records: dict[str, FieldAction] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.scan = self.step.params.get("pii_scan", 1) != 0
+        self.drops = not self.deeper and self.step.action == "drop"
+        self.drop_key = (self.dotted, "drop")
 
     def record(self, action: str, rule: str) -> FieldAction:
         """The summary entry for ``action`` taken at this path."""

@@ -59,10 +59,22 @@ class Order(NamedTuple):
     amount: float
 
 
+_LAST_ISO: list[tuple[datetime, str]] = []
+"""The last few times formatted: an event's time is formatted two or three times."""
+
+
 def iso(moment: datetime) -> str:
     """The canonical text of a time in the features: UTC, milliseconds, so that
     two of them compare as text in time order."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+    for known, text in _LAST_ISO:
+        # Equal instants format alike; a naive and an aware time are never equal.
+        if known == moment and (known.tzinfo is None) == (moment.tzinfo is None):
+            return text
+    text = moment.astimezone(UTC).isoformat(timespec="milliseconds")
+    if len(_LAST_ISO) >= 4:
+        del _LAST_ISO[0]
+    _LAST_ISO.append((moment, text))
+    return text
 
 
 def fold(features: dict[str, Any], purpose_features: dict[str, dict[str, Any]],
