@@ -74,8 +74,11 @@ class EventDecisions(PipelineCore):
     def _parse(self, raw: RawEvent, headers: Mapping[str, str] | None) -> Event | InvalidEvent:
         """The event, or why it is invalid (audited in its turn, by the caller)."""
         try:
-            decoded = not isinstance(raw, Mapping)
-            message = decode_line(raw) if not isinstance(raw, Mapping) else raw
+            message: Mapping[str, Any]
+            if isinstance(raw, bytes | str):
+                message, decoded = decode_line(raw), True
+            else:  # a mapping (anything else parse_event rejects as not an object)
+                message, decoded = raw, False
             return parse_event(message, self.runtime.pseudonymizer.subject, headers,
                                checked_for_poison=decoded)
         except InvalidEvent as exc:

@@ -154,7 +154,7 @@ def _value_problem(value: Any) -> str | None:
         return _UNSTORABLE if _unstorable(value) else None
     if isinstance(value, float):
         return None if math.isfinite(value) else _NOT_FINITE
-    if isinstance(value, Mapping):
+    if is_object(value):
         for key, item in value.items():
             if isinstance(key, str) and _unstorable(key):
                 return _UNSTORABLE
@@ -194,7 +194,7 @@ def parse_event(
     ``checked_for_poison`` says :func:`decode_line` already did, every value
     is checked for NUL, lone surrogates and non-finite numbers.
     """
-    if not isinstance(raw, Mapping):
+    if not is_object(raw):
         raise InvalidEvent({"$": _NOT_JSON_OBJECT})
     problems: _Problems = {}
     get = raw.get
@@ -264,16 +264,18 @@ def parse_event(
     )
 
 
-_NOT_MAPPINGS = frozenset({type(None), str, int, float, bool, list})
-"""JSON's other types: known not to be mappings without the ABC check."""
+_MAPPINGS = frozenset({dict, MappingProxyType})
+"""Mappings known without the ABC check: JSON's objects and the read-only views of them."""
+_NOT_MAPPINGS = frozenset({type(None), str, bytes, int, float, bool, list})
+"""JSON's other types (and raw lines): known not to be mappings without the ABC check."""
 
 
 def is_object(value: object) -> TypeGuard[Mapping[Any, Any]]:
-    """Whether ``value`` is a JSON object (a mapping); ``dict`` and JSON's other
-    types are tested first, since JSON always yields them and the ABC check
-    costs several times more."""
+    """Whether ``value`` is a JSON object (a mapping); ``dict``, read-only views
+    and JSON's other types are tested first, since events are made of them and
+    the ABC check costs several times more."""
     kind = value.__class__
-    return kind is dict or (kind not in _NOT_MAPPINGS and isinstance(value, Mapping))
+    return kind in _MAPPINGS or (kind not in _NOT_MAPPINGS and isinstance(value, Mapping))
 
 
 def _id_problem(value: object, max_len: int) -> str | None:

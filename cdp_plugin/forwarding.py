@@ -19,6 +19,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from cdp_plugin.events import is_object
 from cdp_plugin.types import ConsentState, ConsentView
 
 MAX_INTEGRATIONS = 100
@@ -27,7 +28,7 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._()-]{0,63}")
 
 def routing_flags(raw: object) -> dict[str, bool]:
     """The ``integrations`` entries that may pass (see the module doc)."""
-    if not isinstance(raw, Mapping):
+    if not is_object(raw):
         return {}
     flags: dict[str, bool] = {}
     for name, value in raw.items():
@@ -55,7 +56,7 @@ def annotated(payload: Mapping[str, Any], event: Mapping[str, Any],
     else:
         out.pop("integrations", None)
     context = out.get("context")
-    context = dict(context) if isinstance(context, Mapping) else {}
+    context = dict(context) if is_object(context) else {}
     context["consent"] = {"categoryPreferences": consent_preferences(consent)}
     out["context"] = context
     return out

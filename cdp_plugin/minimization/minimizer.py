@@ -193,7 +193,7 @@ class Minimizer:
                 actions.setdefault((dotted, "redact"), FieldAction(dotted, "redact", step.rule))
                 return redacted
             return value
-        if isinstance(value, Mapping):
+        if is_object(value):
             out: dict[str, Any] = {}
             for key, item in value.items():
                 item_path = (*path, key)

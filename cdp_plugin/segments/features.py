@@ -24,6 +24,7 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, TypeGuard
 
+from cdp_plugin.events import is_object
 from cdp_plugin.rules.expressions import count_features
 from cdp_plugin.rules.model import FeatureSettings, SegmentRules
 from cdp_plugin.types import Event
@@ -93,7 +94,7 @@ def fold(features: dict[str, Any], purpose_features: dict[str, dict[str, Any]],
     stamp = iso(moment)
     payload = event.payload
     properties = payload.get("properties")
-    if not isinstance(properties, Mapping):
+    if not is_object(properties):
         properties = {}
     _fold_activity(features, event, stamp, at)
     counts = rules.counts_for(event.type, event.name)
@@ -142,18 +143,18 @@ def _fold_activity(features: dict[str, Any], event: Event, stamp: str, at: float
 
 def _from_server(payload: Mapping[str, Any]) -> bool:
     context = payload.get("context")
-    channel = context.get("channel") if isinstance(context, Mapping) else None
+    channel = context.get("channel") if is_object(context) else None
     return (channel or payload.get("channel")) == SERVER_CHANNEL
 
 
 def _fold_context(features: dict[str, Any], payload: Mapping[str, Any]) -> None:
     context = payload.get("context")
-    if not isinstance(context, Mapping) or _from_server(payload):
+    if not is_object(context) or _from_server(payload):
         return
     channel = _text(context.get("channel")) or _text(payload.get("channel"))
     device = context.get("device")
     values = {
-        "last_device_type": _text(device.get("type")) if isinstance(device, Mapping) else None,
+        "last_device_type": _text(device.get("type")) if is_object(device) else None,
         "last_channel": channel,
         "last_locale": _text(context.get("locale")),
         "last_timezone": _text(context.get("timezone")),

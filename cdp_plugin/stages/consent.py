@@ -30,7 +30,6 @@ still unknown.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -42,7 +41,7 @@ from cdp_plugin.consent.statements import (
     most_restrictive,
     state_of,
 )
-from cdp_plugin.events import linked_ids
+from cdp_plugin.events import is_object, linked_ids
 from cdp_plugin.markers import hookimpl
 from cdp_plugin.rules.model import ConsentPolicy, Jurisdiction
 from cdp_plugin.runtime import Runtime
@@ -80,9 +79,9 @@ def jurisdiction_for(event: Event, runtime: Runtime) -> Jurisdiction:
     """The regime for the event's ``context.location``, else the subject's
     recorded residency, else the strictest (the rules' default)."""
     context = event.payload.get("context")
-    location = context.get("location") if isinstance(context, Mapping) else None
+    location = context.get("location") if is_object(context) else None
     country = region = None
-    if isinstance(location, Mapping):
+    if is_object(location):
         country = location.get("country") if isinstance(location.get("country"), str) else None
         region = location.get("region") if isinstance(location.get("region"), str) else None
     if country is None and region is None:

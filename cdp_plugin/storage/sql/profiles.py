@@ -57,7 +57,7 @@ class SQLProfiles(SQLCore):
 
     def put_profile(self, subject_key: str, data: Mapping[str, Any], updated_at: datetime) -> None:
         op = "put_profile"
-        if not isinstance(data, Mapping):
+        if data.__class__ is not dict and not isinstance(data, Mapping):
             raise StorageError(f"{op} failed: data must be a mapping")
         text = dump_json(dict(data), op, "data")
         at = self._to_db_time(updated_at, op, "updated_at")
