@@ -9,6 +9,8 @@ frozen and are reported apart. Run with ``-s`` to see the table.
 from __future__ import annotations
 
 import json
+import re
+import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -324,3 +326,62 @@ def test_the_timestamp_shortcut_agrees_with_the_full_scan(year: int, parts: list
 
 def test_a_timestamp_with_a_longer_fraction_is_still_scanned() -> None:
     assert redact("4560-29-75T25:54:48.48142464Z")[1] == ("national_id",)
+
+
+def _full_scan(text: str) -> tuple[str, tuple[str, ...]]:
+    """``_redact`` with every detector run, whether or not the text holds a digit cluster."""
+    prefilter = pii_guard._DIGIT_CLUSTER
+    pii_guard._DIGIT_CLUSTER = re.compile("")  # matches every text
+    try:
+        return pii_guard._redact(pii_guard._normalized(text))
+    finally:
+        pii_guard._DIGIT_CLUSTER = prefilter
+
+
+def test_the_digit_cluster_prefilter_agrees_with_the_full_scan_on_the_labelled_sets() -> None:
+    texts = _labelled_texts()
+    flagged = 0
+    for text in texts:
+        expected = _full_scan(text)
+        assert pii_guard._redact(pii_guard._normalized(text)) == expected
+        flagged += bool(expected[1])
+    assert flagged > 100  # the sets hold findings of every kind, not only clean text
+
+
+# Digits, every separator the detectors allow between them, the letters and cues
+# they look at (IBAN and NINO letters, X/Y/Z of a NIE, "ssn", "call"), and others.
+_PIECES = st.sampled_from([*"0123456789", *" .-/()+", *"XYZGBABCD", "ssn ", "call ", "00",
+                           "+44", "+1 ", "x", "é", "\u00a0", "\u0663", ":", "@", ",", "#"])
+
+
+@settings(max_examples=4000, deadline=None)
+@given(st.lists(_PIECES, max_size=40).map("".join))
+def test_the_digit_cluster_prefilter_agrees_with_the_full_scan(text: str) -> None:
+    assert pii_guard._redact(pii_guard._normalized(text)) == _full_scan(text)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.uuids())
+def test_uuids_skip_no_detector_that_could_find_something(value: uuid.UUID) -> None:
+    for text in (str(value), str(value).upper(), value.hex):
+        assert pii_guard._redact(pii_guard._normalized(text)) == _full_scan(text)
+
+
+_UUID_SHAPED = st.from_regex(
+    r"\A[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
+_DIGIT_HEAVY = st.lists(st.sampled_from([*"0123456789", "0" * 2, *"AbCdEf"]), min_size=32,
+                        max_size=32).map(lambda hexes: "-".join(
+                            "".join(hexes)[a:b] for a, b in ((0, 8), (8, 12), (12, 16),
+                                                              (16, 20), (20, 32))))
+
+
+@settings(max_examples=4000, deadline=None)
+@given(st.one_of(_UUID_SHAPED, _DIGIT_HEAVY))
+def test_the_uuid_shortcut_agrees_with_the_full_scan(text: str) -> None:
+    assert redact(text) == _full_scan(text)
+
+
+def test_a_uuid_that_starts_like_a_phone_number_is_still_scanned() -> None:
+    text = "00123456-1234-4abc-8def-0123456789ab"  # 00 12345612 34: a phone's shape
+    assert redact(text) == _full_scan(text)
+    assert redact(text)[1] == ("phone",)

@@ -25,6 +25,9 @@ from cdp_plugin.types import Decision, Event, FieldAction, MinimizedEvent
 _PlanKey = tuple[str, str, str | None, frozenset[str], str | None]
 _PLANS: dict[_PlanKey, Plan] = {}
 _MAX_PLANS = 4096
+_SHARED: dict[tuple[str, tuple[str, ...], frozenset[str]], Plan] = {}
+"""Plans by the rules that shape them (by name, under one rules version) and purposes:
+event kinds matched by the same rules share one plan, and the paths it has resolved."""
 
 
 def plan_for(runtime: Runtime, event: Event, purposes: frozenset[str],
@@ -38,8 +41,12 @@ def plan_for(runtime: Runtime, event: Event, purposes: frozenset[str],
     if plan is None:
         if len(_PLANS) >= _MAX_PLANS:
             _PLANS.clear()
-        matching = rules.minimization.matching(event.type, event.name)
-        plan = compile_plan(rules_for(matching, destination), purposes)
+            _SHARED.clear()
+        chosen = rules_for(rules.minimization.matching(event.type, event.name), destination)
+        shared = (rules.version, tuple(rule.name for rule in chosen), purposes)
+        plan = _SHARED.get(shared)
+        if plan is None:
+            plan = _SHARED[shared] = compile_plan(chosen, purposes)
         _PLANS[key] = plan
     return plan
 

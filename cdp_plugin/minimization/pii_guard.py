@@ -234,23 +234,33 @@ def _names_an_id(text: str) -> bool:
     return any(keyword in folded for keyword in ID_KEYWORDS)
 
 
-# (pattern, callback, a cheap test the text must pass for the pattern to be worth running).
-# Order matters: an address or account number is taken before its digits can be
-# mistaken for a card or phone number, and markers hold no digits.
-_DETECTORS: tuple[tuple[re.Pattern[str], str, Callable[[str], bool]], ...] = (
-    (IBAN_PATTERN, "iban", _always),
-    (CARD_PATTERN, "card", _always),
-    (IPV6_PATTERN, "ipv6", lambda text: ":" in text),
-    (IPV4_PATTERN, "ipv4", lambda text: "." in text),
-    (KEYWORD_ID_PATTERN, "keyword_id", _names_an_id),
-    (SSN_PATTERN, "ssn", _always),
-    (NINO_PATTERN, "nino", _always),
-    (DNI_PATTERN, "dni", _always),
-    (PHONE_INTL_PATTERN, "phone_intl", lambda text: "+" in text or "00" in text),
-    (PHONE_NANP_PATTERN, "phone_nanp", _always),
-    (PHONE_TRUNK_PATTERN, "phone_trunk", lambda text: "0" in text),
-    (PHONE_MOBILE_PATTERN, "phone_mobile", _always),
-    (PHONE_LOCAL_PATTERN, "phone_local", lambda text: "-" in text or "." in text),
+_DIGIT_CLUSTER = re.compile(r"\d(?:[ ./()+-]*\d){5}")
+"""Six digits with nothing but separators between them. Every finding of the
+detectors marked ``clustered`` below holds at least that: its digits are joined
+only by spaces, dots, dashes, slashes, parentheses or a leading ``+``, and it has
+6 digits (NINO, DNI/NIE) or more (phone 7 to 15, SSN, BSN and keyword ids 9,
+card 13). Text without such a cluster (a UUID, a price, a date) skips them;
+``tests/test_pii.py`` checks the verdicts with and without this test agree."""
+
+# (pattern, callback, a cheap test the text must pass for the pattern to be worth
+# running, whether the text must also hold a digit cluster). Order matters: an
+# address or account number is taken before its digits can be mistaken for a card
+# or phone number, and markers hold no digits (so replacing one never makes a
+# cluster).
+_DETECTORS: tuple[tuple[re.Pattern[str], str, Callable[[str], bool], bool], ...] = (
+    (IBAN_PATTERN, "iban", _always, False),
+    (CARD_PATTERN, "card", _always, True),
+    (IPV6_PATTERN, "ipv6", lambda text: ":" in text, False),
+    (IPV4_PATTERN, "ipv4", lambda text: "." in text, False),
+    (KEYWORD_ID_PATTERN, "keyword_id", _names_an_id, True),
+    (SSN_PATTERN, "ssn", _always, True),
+    (NINO_PATTERN, "nino", _always, True),
+    (DNI_PATTERN, "dni", _always, True),
+    (PHONE_INTL_PATTERN, "phone_intl", lambda text: "+" in text or "00" in text, True),
+    (PHONE_NANP_PATTERN, "phone_nanp", _always, True),
+    (PHONE_TRUNK_PATTERN, "phone_trunk", lambda text: "0" in text, True),
+    (PHONE_MOBILE_PATTERN, "phone_mobile", _always, True),
+    (PHONE_LOCAL_PATTERN, "phone_local", lambda text: "-" in text or "." in text, True),
 )
 
 
@@ -285,6 +295,22 @@ digit-counting detector, and their only letters are ``T`` and ``Z``, so no
 detector can report them (``tests/test_pii.py`` checks it against the full scan).
 A longer fraction is scanned: ``...:02.48142464Z`` holds a valid Spanish DNI."""
 
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_UUID_DETECTORS = (CARD_PATTERN, PHONE_INTL_PATTERN, DNI_PATTERN)
+"""The only detectors that can match inside a UUID, as every event's ``messageId``
+is, each one new. Every other detector either needs a character a UUID lacks
+(``@``, ``.``, ``:``, a keyword, a space) or a run that does not fit its groups
+(8-4-4-4-12 hex digits); these three may start only where no word character or
+dash precedes them, which in a UUID is its first character alone. So a UUID none
+of them matches at its start is clean (``tests/test_pii.py`` checks UUIDs of
+every shape against the full scan)."""
+
+
+def _clean_uuid(text: str) -> bool:
+    return _UUID.fullmatch(text) is not None and not any(
+        pattern.match(text) for pattern in _UUID_DETECTORS)
+
+
 _CLEAN: set[str] = set()
 """Texts already scanned and found clean (bounded; texts with findings are never kept)."""
 _CLEAN_LIMIT = 16_384
@@ -301,7 +327,7 @@ def redact(text: str) -> tuple[str, tuple[str, ...]]:
     text with a finding is never remembered (the memo holds no personal data
     the guard knows of).
     """
-    if text in _CLEAN or _TIMESTAMP.fullmatch(text) is not None:
+    if text in _CLEAN or _TIMESTAMP.fullmatch(text) is not None or _clean_uuid(text):
         return text, ()
     normalized = _normalized(text)
     redacted, found = _redact(normalized)
@@ -325,8 +351,9 @@ def _redact(text: str) -> tuple[str, tuple[str, ...]]:
         text = EMAIL_PATTERN.sub(redaction.email, text)
         has_digit = DIGIT.search(text) is not None
     if has_digit:
-        for pattern, name, worth_running in _DETECTORS:
-            if not worth_running(text):
+        clustered = _DIGIT_CLUSTER.search(text) is not None
+        for pattern, name, worth_running, needs_cluster in _DETECTORS:
+            if (needs_cluster and not clustered) or not worth_running(text):
                 continue
             callback: Callable[[re.Match[str]], str] = getattr(redaction, name)
             replaced = pattern.sub(callback, text)
