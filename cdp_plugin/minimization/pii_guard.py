@@ -239,7 +239,7 @@ _DIGIT_CLUSTER = re.compile(r"\d(?:[ ./()+-]*\d){5}")
 detectors marked ``clustered`` below holds at least that: its digits are joined
 only by spaces, dots, dashes, slashes, parentheses or a leading ``+``, and it has
 6 digits (NINO, DNI/NIE) or more (phone 7 to 15, SSN, BSN and keyword ids 9,
-card 13). Text without such a cluster (a UUID, a price, a date) skips them;
+card 13). Text without such a cluster (a price, a short order id) skips them;
 ``tests/test_pii.py`` checks the verdicts with and without this test agree."""
 
 # (pattern, callback, a cheap test the text must pass for the pattern to be worth
