@@ -121,12 +121,41 @@ class JsonlTarget:
 
 
 def _append(path: str | Path) -> IO[str]:
-    """``path`` opened for appending: a re-run must not empty what was delivered."""
+    """``path`` opened for appending: a re-run must not empty what was delivered.
+
+    A run killed in the middle of a write can leave a last line without its
+    newline; that line was never reported written (its events are delivered
+    again), so it is cut off rather than joined to the next run's first line.
+    """
     try:
+        _cut_torn_tail(path)
         return open(path, "a", encoding="utf-8")
     except OSError as error:
         raise ConfigError(f"cannot write {path}: "
                           f"{error.strerror or type(error).__name__}") from None
+
+
+def _cut_torn_tail(path: str | Path) -> None:
+    """Truncate ``path`` after its last newline, if anything follows it."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return
+    try:
+        size = end = os.fstat(fd).st_size
+        keep = 0
+        while end > 0:
+            start = max(0, end - 65_536)
+            newline = os.pread(fd, end - start, start).rfind(b"\n")
+            if newline >= 0:
+                keep = start + newline + 1
+                break
+            end = start
+        if keep != size:
+            os.ftruncate(fd, keep)
+            os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class SegmentTarget:
