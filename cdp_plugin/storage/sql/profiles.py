@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from cdp_plugin.errors import StorageError
+from cdp_plugin.events import is_object
 from cdp_plugin.storage.base import dump_json, load_json
 from cdp_plugin.storage.sql.core import PROFILE_READS, SQLCore, chunked
 
@@ -57,7 +58,7 @@ class SQLProfiles(SQLCore):
 
     def put_profile(self, subject_key: str, data: Mapping[str, Any], updated_at: datetime) -> None:
         op = "put_profile"
-        if data.__class__ is not dict and not isinstance(data, Mapping):
+        if not is_object(data):
             raise StorageError(f"{op} failed: data must be a mapping")
         text = dump_json(dict(data), op, "data")
         at = self._to_db_time(updated_at, op, "updated_at")
