@@ -154,6 +154,9 @@ class SingleConnectionStore(Store):
         # Rows read ahead for the open transaction (see prefetch_*), by (concern, key);
         # emptied when the outermost transaction ends, however it ends.
         self._read_ahead: dict[tuple[str, str], Any] = {}
+        # Writes held back until the open transaction commits, per concern: the
+        # statement and its rows by key (see SQLCore._hold_write); dropped on rollback.
+        self._held: dict[str, tuple[str, dict[Any, tuple[Any, ...]]]] = {}
 
     @abstractmethod
     def _control(self, statement: str) -> None:
@@ -162,6 +165,11 @@ class SingleConnectionStore(Store):
     @abstractmethod
     def _close_connection(self) -> None:
         """Close the underlying connection."""
+
+    def _before_commit(self) -> None:
+        """Run what the transaction still owes the database before it commits (a
+        backend that holds writes back sends them here); a driver error rolls the
+        transaction back."""
 
     def _describe(self, exc: BaseException) -> str:
         """Name a driver error without its message, which may quote data."""
@@ -201,10 +209,12 @@ class SingleConnectionStore(Store):
 
     def _outermost(self, operation: str) -> Iterator[None]:
         self._read_ahead.clear()
+        self._held.clear()
         try:
             yield from self._begin_and_end(operation)
         finally:
             self._read_ahead.clear()
+            self._held.clear()
 
     def _begin_and_end(self, operation: str) -> Iterator[None]:
         try:
@@ -225,10 +235,13 @@ class SingleConnectionStore(Store):
             self._rollback_quietly()
             raise StorageError(f"{operation} rolled back: an operation inside it failed")
         try:
+            self._before_commit()
             self._control("COMMIT")
-        except self._driver_errors as exc:
+        except BaseException as exc:
             self._rollback_quietly()
-            raise self._error(operation, exc) from None
+            if isinstance(exc, self._driver_errors):
+                raise self._error(operation, exc) from None
+            raise
 
     def _in_transaction(self) -> bool:
         return self._depth > 0

@@ -45,6 +45,11 @@ class PostgresCore(SQLCore):
     def _for_keys(self, statement: str, keys: Sequence[str]) -> tuple[str, tuple[Any, ...]]:
         return statement, (list(keys),)
 
+    def _execute_many(self, statement: str, rows: Sequence[tuple[Any, ...]]) -> int:
+        with self._conn.cursor() as cursor:
+            cursor.executemany(statement, rows)  # rowcount sums the rows (psycopg >= 3.1)
+            return max(int(cursor.rowcount), 0)
+
     def _from_db_json(self, value: Any, operation: str) -> Any:
         # psycopg decodes jsonb columns itself.
         return value

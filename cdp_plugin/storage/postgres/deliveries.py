@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 from cdp_plugin.storage.postgres.core import PostgresCore
 from cdp_plugin.storage.sql.deliveries import DELIVERY_COLUMNS, SQLDeliveries
 
@@ -74,11 +71,6 @@ class PostgresDeliveries(SQLDeliveries, PostgresCore):
         "SELECT min(next_attempt_at) FROM deliveries WHERE destination = %s "
         "AND status = 'pending'"
     )
-
-    def _execute_many(self, statement: str, rows: Sequence[tuple[Any, ...]]) -> int:
-        with self._conn.cursor() as cursor:
-            cursor.executemany(statement, rows)  # rowcount sums the rows (psycopg >= 3.1)
-            return max(int(cursor.rowcount), 0)
 
     def _lock_destination(self, destination: str) -> None:
         self._conn.execute(self._LEASE_LOCK, (destination,))

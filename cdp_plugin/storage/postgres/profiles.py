@@ -13,7 +13,7 @@ class PostgresProfiles(SQLProfiles, PostgresCore):
     _PUT_PROFILE = (
         "INSERT INTO profiles (subject_key, data, updated_at) VALUES (%s, %s::jsonb, %s) "
         "ON CONFLICT (subject_key) DO UPDATE SET data = excluded.data, "
-        "updated_at = excluded.updated_at RETURNING data::text"
+        "updated_at = excluded.updated_at"
     )
     _DELETE_PROFILE = "DELETE FROM profiles WHERE subject_key = %s"
     _PROFILES_MANY = "SELECT subject_key, data::text FROM profiles WHERE subject_key = ANY(%s)"

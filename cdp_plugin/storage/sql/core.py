@@ -35,7 +35,9 @@ MESSAGE_CLAIMS = "message"
 QUARANTINE_COUNTS = "quarantine"
 """The concerns whose rows a store knows for the open transaction (read ahead by
 ``prefetch_*``, or written by it), as the first part of a
-:attr:`~cdp_plugin.storage.base.SingleConnectionStore._read_ahead` key."""
+:attr:`~cdp_plugin.storage.base.SingleConnectionStore._read_ahead` key; and
+those whose writes it holds back until the transaction commits
+(:meth:`SQLCore._hold_write`)."""
 
 READ_AHEAD_CHUNK = 500
 """At most this many keys per read-ahead statement (SQLite binds one parameter each)."""
@@ -60,10 +62,45 @@ class SQLCore(SingleConnectionStore):
         self._conn.close()
 
     def _forget_reads(self, concern: str) -> None:
-        """Drop every row of ``concern`` read ahead: a statement changed rows of it
-        that it does not name one by one."""
+        """Before a statement that reads or changes rows of ``concern`` it does not
+        name one by one: send the writes of ``concern`` held back, and drop every row
+        of it read ahead."""
+        self._write_held(concern)
         for entry in [entry for entry in self._read_ahead if entry[0] == concern]:
             del self._read_ahead[entry]
+
+    def _hold_write(self, concern: str, key: Any, statement: str, row: tuple[Any, ...]) -> None:
+        """Inside a transaction: run ``statement`` with ``row`` only when the
+        transaction commits, together with every other row of ``concern`` held, in
+        one :meth:`_execute_many`. A later write of the same ``key`` replaces this
+        one, so ``statement`` must be an upsert whose last row per key is the result.
+        The caller keeps reads of ``key`` right meanwhile (its ``_read_ahead`` entry)
+        and calls :meth:`_forget_reads` before any statement over the whole concern."""
+        held = self._held.get(concern)
+        if held is None:
+            held = self._held[concern] = (statement, {})
+        held[1][key] = row
+
+    def _drop_held(self, concern: str, key: Any) -> bool:
+        """Forget the held write of ``key`` (a statement about to run replaces it);
+        whether there was one."""
+        held = self._held.get(concern)
+        return held is not None and held[1].pop(key, None) is not None
+
+    def _write_held(self, concern: str | None = None) -> None:
+        """Send the held writes, of ``concern`` only if named, one statement each."""
+        for name in list(self._held) if concern is None else [concern]:
+            statement, rows = self._held.pop(name, ("", {}))
+            if rows:
+                self._execute_many(statement, list(rows.values()))
+
+    def _before_commit(self) -> None:
+        self._write_held()
+
+    def _execute_many(self, statement: str, rows: Sequence[tuple[Any, ...]]) -> int:
+        """Run ``statement`` once per row, in one call to the driver; return the rows
+        it changed in all."""
+        raise NotImplementedError
 
     def _for_keys(self, statement: str, keys: Sequence[str]) -> tuple[str, tuple[Any, ...]]:
         """A ``*_MANY`` statement and its parameters for ``keys``: SQLite's name the

@@ -20,8 +20,7 @@ SETTLED = DELIVERY_STATUSES[:3]
 
 
 class SQLDeliveries(SQLCore):
-    """The delivery queue of a SQL store; a backend sets the statements and
-    :meth:`_execute_many`."""
+    """The delivery queue of a SQL store; a backend sets the statements."""
 
     _DELIVERY_ADD: ClassVar[str]
     _DELIVERY_LEASE: ClassVar[str]
@@ -35,10 +34,6 @@ class SQLDeliveries(SQLCore):
     _DELIVERY_LIST: ClassVar[str]
     _DELIVERY_COUNTS: ClassVar[str]
     _DELIVERY_NEXT_DUE: ClassVar[str]
-
-    def _execute_many(self, statement: str, rows: Sequence[tuple[Any, ...]]) -> int:
-        """Run ``statement`` once per row; return the rows it changed in all."""
-        raise NotImplementedError
 
     def _lock_destination(self, destination: str) -> None:
         """Serialize leases of one destination across connections (a backend

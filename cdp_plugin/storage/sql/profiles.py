@@ -24,10 +24,6 @@ class SQLProfiles(SQLCore):
     _NEXT_PROFILES: ClassVar[str]
     _PROFILES_MANY: ClassVar[str]
     """Subject key and profile as JSON text for many subjects (see ``_for_keys``)."""
-    _KEEPS_WRITTEN_TEXT: ClassVar[bool] = False
-    """Whether a profile reads back as the very text written (SQLite's TEXT does);
-    otherwise ``_PUT_PROFILE`` returns the text as stored (PostgreSQL's jsonb
-    orders keys its own way), and that is what later reads see."""
 
     def get_profile(self, subject_key: str) -> dict[str, Any] | None:
         with self._scope("get_profile", atomic=False):
@@ -63,21 +59,23 @@ class SQLProfiles(SQLCore):
         text = dump_json(dict(data), op, "data")
         at = self._to_db_time(updated_at, op, "updated_at")
         with self._scope(op, atomic=False):
-            self._read_ahead.pop((PROFILE_READS, subject_key), None)
-            cursor = self._conn.execute(self._PUT_PROFILE, (subject_key, text, at))
             if not self._in_transaction():
+                self._conn.execute(self._PUT_PROFILE, (subject_key, text, at))
                 return
-            row = None if self._KEEPS_WRITTEN_TEXT else cursor.fetchone()
-            if self._KEEPS_WRITTEN_TEXT or row is not None:
-                # A later read in this transaction needs no statement.
-                self._read_ahead[PROFILE_READS, subject_key] = text if row is None else row[0]
+            # Written when the transaction commits, once per subject however many
+            # events changed the profile; reads meanwhile see this text.
+            self._hold_write(PROFILE_READS, subject_key, self._PUT_PROFILE,
+                             (subject_key, text, at))
+            self._read_ahead[PROFILE_READS, subject_key] = text
 
     def delete_profile(self, subject_key: str) -> bool:
         with self._scope("delete_profile", atomic=False):
+            if not self._in_transaction():
+                return self._conn.execute(self._DELETE_PROFILE, (subject_key,)).rowcount > 0
+            unsent = self._drop_held(PROFILE_READS, subject_key)
             deleted = self._conn.execute(self._DELETE_PROFILE, (subject_key,)).rowcount > 0
-            if self._in_transaction():
-                self._read_ahead[PROFILE_READS, subject_key] = None  # none, as the table says
-            return deleted
+            self._read_ahead[PROFILE_READS, subject_key] = None  # none, as the table says
+            return deleted or unsent  # a profile written but not sent yet existed all the same
 
     def iter_profiles(self) -> Iterator[tuple[str, dict[str, Any]]]:
         op = "iter_profiles"
@@ -87,6 +85,7 @@ class SQLProfiles(SQLCore):
             # The lock is held per page only, so the caller may use the store
             # between pages.
             with self._scope(op, atomic=False):
+                self._write_held(PROFILE_READS)
                 if last is None:
                     rows = self._conn.execute(self._FIRST_PROFILES, (size,)).fetchall()
                 else:

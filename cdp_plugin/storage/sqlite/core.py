@@ -37,6 +37,9 @@ class SQLiteCore(SQLCore):
     def _from_db_time(self, value: int) -> datetime:
         return from_micros(value)
 
+    def _execute_many(self, statement: str, rows: Sequence[tuple[Any, ...]]) -> int:
+        return int(self._conn.executemany(statement, rows).rowcount)
+
     def _for_keys(self, statement: str, keys: Sequence[str]) -> tuple[str, tuple[Any, ...]]:
         # One statement text whatever the number of keys, bound to a JSON array: a
         # text per count would be prepared and cached anew for each batch size.

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 from cdp_plugin.storage.sql.deliveries import DELIVERY_COLUMNS, SQLDeliveries
 from cdp_plugin.storage.sqlite.core import SQLiteCore
 
@@ -68,6 +65,3 @@ class SQLiteDeliveries(SQLDeliveries, SQLiteCore):
         "SELECT min(next_attempt_at) FROM deliveries WHERE destination = ? "
         "AND status = 'pending'"
     )
-
-    def _execute_many(self, statement: str, rows: Sequence[tuple[Any, ...]]) -> int:
-        return int(self._conn.executemany(statement, rows).rowcount)

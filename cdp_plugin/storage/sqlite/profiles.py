@@ -17,7 +17,6 @@ class SQLiteProfiles(SQLProfiles, SQLiteCore):
     )
     _DELETE_PROFILE = "DELETE FROM profiles WHERE subject_key = ?"
     _PROFILES_MANY = "SELECT subject_key, data FROM profiles WHERE subject_key IN (KEYS)"
-    _KEEPS_WRITTEN_TEXT = True
     _FIRST_PROFILES = "SELECT subject_key, data FROM profiles ORDER BY subject_key LIMIT ?"
     _NEXT_PROFILES = (
         "SELECT subject_key, data FROM profiles WHERE subject_key > ? ORDER BY subject_key LIMIT ?"
