@@ -9,13 +9,11 @@ import pytest
 
 from cdp_plugin.errors import StorageError
 from cdp_plugin.storage import Store
-from tests.storage.conftest import StoreFactory
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
-def test_the_last_write_per_subject_is_what_commits(store_factory: StoreFactory) -> None:
-    store = store_factory()
+def test_the_last_write_per_subject_is_what_commits(store: Store) -> None:
     with store.transaction():
         for n in range(3):
             store.put_profile("sk_a", {"n": n}, T0 + timedelta(seconds=n))

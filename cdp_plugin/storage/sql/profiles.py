@@ -70,11 +70,10 @@ class SQLProfiles(SQLCore):
 
     def delete_profile(self, subject_key: str) -> bool:
         with self._scope("delete_profile", atomic=False):
-            if not self._in_transaction():
-                return self._conn.execute(self._DELETE_PROFILE, (subject_key,)).rowcount > 0
-            unsent = self._drop_held(PROFILE_READS, subject_key)
+            unsent = self._drop_held(PROFILE_READS, subject_key)  # none outside a transaction
             deleted = self._conn.execute(self._DELETE_PROFILE, (subject_key,)).rowcount > 0
-            self._read_ahead[PROFILE_READS, subject_key] = None  # none, as the table says
+            if self._in_transaction():
+                self._read_ahead[PROFILE_READS, subject_key] = None  # none, as the table says
             return deleted or unsent  # a profile written but not sent yet existed all the same
 
     def iter_profiles(self) -> Iterator[tuple[str, dict[str, Any]]]:
